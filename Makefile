@@ -1,0 +1,50 @@
+# Everyday commands. `make run` and `make test` are the two a newcomer needs.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+HOST ?= 127.0.0.1
+PORT ?= 8000
+export DJANGO_SETTINGS_MODULE ?= config.settings.local
+
+.PHONY: run install migrate seed serve test test-fast lint format bench clean
+
+run: install migrate seed serve ## install, migrate, seed the demo, serve on http://127.0.0.1:8000
+
+$(VENV)/.installed: requirements/base.txt requirements/dev.txt
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+	$(PIP) install --quiet -r requirements/dev.txt
+	touch $@
+
+install: $(VENV)/.installed
+
+migrate: install
+	$(PY) manage.py migrate --no-input -v0
+
+seed: install
+	$(PY) manage.py seed_demo
+
+serve: install
+	@mkdir -p .run
+	@echo "Tollgate is starting on http://$(HOST):$(PORT)/  (Ctrl-C stops it)"
+	HOST=$(HOST) PORT=$(PORT) $(VENV)/bin/honcho -f Procfile.dev start
+
+test: install ## the whole suite (PostgreSQL/Redis when DATABASE_URL/REDIS_URL are set)
+	bash scripts/test.sh
+
+test-fast: install
+	DJANGO_SETTINGS_MODULE=config.settings.test $(VENV)/bin/pytest -m "not browser" -q
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: install
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+bench: install
+	bash bench/run_all.sh
+
+clean:
+	rm -rf .run staticfiles .pytest_cache

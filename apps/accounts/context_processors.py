@@ -1,0 +1,6 @@
+def organizations(request):
+    return {
+        "memberships": getattr(request, "memberships", []),
+        "active_membership": getattr(request, "membership", None),
+        "active_organization": getattr(request, "organization", None),
+    }

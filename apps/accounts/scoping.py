@@ -1,0 +1,28 @@
+"""Shared pieces of the platform API views."""
+
+from functools import cached_property
+
+from rest_framework.exceptions import NotFound
+
+from .selectors import active_membership
+
+
+class OrganizationScopedMixin:
+    """Views acting for the request's organization: the access token's, or the session's
+    active one. Objects of other organizations are simply not in the queryset (404)."""
+
+    @cached_property
+    def membership(self):
+        membership = active_membership(self.request)
+        if membership is None:
+            raise NotFound("You belong to no organization.")
+        return membership
+
+    @property
+    def organization(self):
+        return self.membership.organization
+
+    def validated(self, serializer_class, **kwargs) -> dict:
+        serializer = serializer_class(data=self.request.data, **kwargs)
+        serializer.is_valid(raise_exception=True)
+        return serializer.validated_data

@@ -1,0 +1,327 @@
+"""Writes for users, organizations, memberships, invitations and access tokens."""
+
+import secrets
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.core.mail import send_mail
+from django.db import transaction
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.text import slugify
+
+from apps.core.audit import audit_record
+from apps.core.errors import Conflict, Forbidden, NotFound, ServiceError
+from apps.core.secrets import display_prefix, generate_secret, hash_secret
+
+from .models import AccessToken, Invitation, Membership, Organization, User
+from .roles import Role
+
+ACCESS_TOKEN_PREFIX = "tgp"
+MAX_ACCESS_TOKENS = 50
+
+
+# --- Organizations ----------------------------------------------------------------------
+def _unique_slug(name: str) -> str:
+    base = slugify(name)[:60] or "org"
+    slug, n = base, 1
+    while Organization.objects.filter(slug=slug).exists():
+        n += 1
+        slug = f"{base}-{n}"
+    return slug
+
+
+@transaction.atomic
+def organization_create(*, owner: User, name: str, is_personal: bool = False) -> Organization:
+    name = name.strip()
+    if not name:
+        raise ServiceError("Give the organization a name.", field="name")
+    organization = Organization.objects.create(
+        name=name, slug=_unique_slug(name), is_personal=is_personal, billing_email=owner.email
+    )
+    Membership.objects.create(organization=organization, user=owner, role=Role.OWNER)
+    audit_record(
+        action="organization.created", actor=owner, organization=organization, target=organization
+    )
+    return organization
+
+
+def organization_create_personal(*, user: User) -> Organization:
+    return organization_create(
+        owner=user, name=f"{user.display_name}'s organization", is_personal=True
+    )
+
+
+@transaction.atomic
+def organization_update(
+    *, actor: User, organization: Organization, name: str, billing_email: str = ""
+) -> Organization:
+    _require(actor, organization, "manage_members")
+    organization.name = name.strip() or organization.name
+    organization.billing_email = billing_email
+    organization.save(update_fields=["name", "billing_email", "updated_at"])
+    audit_record(
+        action="organization.updated",
+        actor=actor,
+        organization=organization,
+        target=organization,
+        data={"name": organization.name},
+    )
+    return organization
+
+
+@transaction.atomic
+def organization_suspend(*, actor: User, organization: Organization, reason: str) -> None:
+    Organization.objects.select_for_update().filter(pk=organization.pk).update(
+        suspended_at=timezone.now(), suspended_reason=reason[:300]
+    )
+    audit_record(
+        action="organization.suspended",
+        actor=actor,
+        organization=organization,
+        target=organization,
+        data={"reason": reason},
+    )
+
+
+@transaction.atomic
+def organization_restore(*, actor: User, organization: Organization) -> None:
+    Organization.objects.filter(pk=organization.pk).update(suspended_at=None, suspended_reason="")
+    audit_record(
+        action="organization.restored", actor=actor, organization=organization, target=organization
+    )
+
+
+# --- Memberships ------------------------------------------------------------------------
+def membership_for(user: User, organization: Organization) -> Membership | None:
+    if not user.is_authenticated:
+        return None
+    return Membership.objects.filter(user=user, organization=organization).first()
+
+
+def _require(actor: User, organization: Organization, capability: str) -> Membership:
+    membership = membership_for(actor, organization)
+    if membership is None:
+        raise NotFound("No such organization.")
+    if not membership.can(capability):
+        raise Forbidden("Your role in this organization does not allow that.")
+    return membership
+
+
+def require_capability(actor: User, organization: Organization, capability: str) -> Membership:
+    """Raise NotFound for outsiders and Forbidden for members whose role lacks it."""
+    return _require(actor, organization, capability)
+
+
+def _owner_count(organization: Organization) -> int:
+    return organization.memberships.filter(role=Role.OWNER).count()
+
+
+@transaction.atomic
+def membership_change_role(*, actor: User, membership: Membership, role: str) -> Membership:
+    actor_membership = _require(actor, membership.organization, "manage_members")
+    if role not in Role.values:
+        raise ServiceError("Unknown role.", field="role")
+    touches_owner = Role.OWNER in (role, membership.role)
+    if touches_owner and actor_membership.role != Role.OWNER:
+        raise Forbidden("Only owners can appoint or demote owners.")
+    membership = Membership.objects.select_for_update().get(pk=membership.pk)
+    if (
+        membership.role == Role.OWNER
+        and role != Role.OWNER
+        and _owner_count(membership.organization) == 1
+    ):
+        raise Conflict("An organization needs at least one owner.")
+    old_role, membership.role = membership.role, role
+    membership.save(update_fields=["role", "updated_at"])
+    audit_record(
+        action="membership.role_changed",
+        actor=actor,
+        organization=membership.organization,
+        target=membership.user,
+        data={"from": old_role, "to": role},
+    )
+    return membership
+
+
+@transaction.atomic
+def membership_remove(*, actor: User, membership: Membership) -> None:
+    leaving_self = membership.user_id == actor.pk
+    if not leaving_self:
+        actor_membership = _require(actor, membership.organization, "manage_members")
+        if membership.role == Role.OWNER and actor_membership.role != Role.OWNER:
+            raise Forbidden("Only owners can remove owners.")
+    if membership.role == Role.OWNER and _owner_count(membership.organization) == 1:
+        raise Conflict("An organization needs at least one owner.")
+    audit_record(
+        action="membership.removed",
+        actor=actor,
+        organization=membership.organization,
+        target=membership.user,
+        data={"role": membership.role},
+    )
+    membership.delete()
+
+
+# --- Invitations ------------------------------------------------------------------------
+@transaction.atomic
+def invitation_create(
+    *, actor: User, organization: Organization, email: str, role: str
+) -> Invitation:
+    actor_membership = _require(actor, organization, "manage_members")
+    email = email.strip().lower()
+    if role == Role.OWNER and actor_membership.role != Role.OWNER:
+        raise Forbidden("Only owners can invite owners.")
+    if organization.memberships.filter(user__email__iexact=email).exists():
+        raise Conflict("That person is already a member.", field="email")
+    organization.invitations.filter(email=email, accepted_at=None, canceled_at=None).update(
+        canceled_at=timezone.now()
+    )
+    token = secrets.token_urlsafe(32)
+    invitation = Invitation.objects.create(
+        organization=organization,
+        email=email,
+        role=role,
+        invited_by=actor,
+        token_hash=hash_secret(token),
+        expires_at=timezone.now() + settings.INVITATION_TTL,
+    )
+    audit_record(
+        action="invitation.created",
+        actor=actor,
+        organization=organization,
+        target=invitation,
+        data={"email": email, "role": role},
+    )
+    transaction.on_commit(lambda: _send_invitation(invitation, token))
+    return invitation
+
+
+def _send_invitation(invitation: Invitation, token: str) -> None:
+    url = settings.SITE_URL + reverse("invitation_accept", args=[token])
+    context = {"invitation": invitation, "url": url}
+    send_mail(
+        subject=f"[Tollgate] Join {invitation.organization.name}",
+        message=render_to_string("accounts/email/invitation.txt", context),
+        from_email=None,
+        recipient_list=[invitation.email],
+    )
+
+
+def invitation_by_token(token: str) -> Invitation:
+    invitation = (
+        Invitation.objects.select_related("organization", "invited_by")
+        .filter(token_hash=hash_secret(token))
+        .first()
+    )
+    if invitation is None or invitation.canceled_at is not None:
+        raise NotFound("This invitation does not exist or was withdrawn.")
+    return invitation
+
+
+@transaction.atomic
+def invitation_accept(*, user: User, token: str) -> Membership:
+    invitation = invitation_by_token(token)
+    invitation = Invitation.objects.select_for_update().get(pk=invitation.pk)
+    if invitation.accepted_at is not None:
+        raise Conflict("This invitation was already accepted.")
+    if invitation.is_expired:
+        raise ServiceError("This invitation has expired; ask for a new one.", code="expired")
+    if invitation.email.lower() != user.email.lower():
+        raise Forbidden(f"This invitation is for {invitation.email}; log in with that address.")
+    membership, _ = Membership.objects.get_or_create(
+        organization=invitation.organization, user=user, defaults={"role": invitation.role}
+    )
+    invitation.accepted_at, invitation.accepted_by = timezone.now(), user
+    invitation.save(update_fields=["accepted_at", "accepted_by", "updated_at"])
+    audit_record(
+        action="invitation.accepted",
+        actor=user,
+        organization=invitation.organization,
+        target=invitation,
+        data={"role": membership.role},
+    )
+    return membership
+
+
+@transaction.atomic
+def invitation_cancel(*, actor: User, invitation: Invitation) -> None:
+    _require(actor, invitation.organization, "manage_members")
+    invitation.canceled_at = timezone.now()
+    invitation.save(update_fields=["canceled_at", "updated_at"])
+    audit_record(
+        action="invitation.canceled",
+        actor=actor,
+        organization=invitation.organization,
+        target=invitation,
+    )
+
+
+def invitations_purge_expired(*, older_than: timedelta = timedelta(days=30)) -> int:
+    cutoff = timezone.now() - older_than
+    deleted, _ = Invitation.objects.filter(accepted_at=None, expires_at__lt=cutoff).delete()
+    return deleted
+
+
+# --- Access tokens ----------------------------------------------------------------------
+@transaction.atomic
+def access_token_create(
+    *, actor: User, organization: Organization, name: str, expires_at: datetime | None = None
+) -> tuple[AccessToken, str]:
+    """Returns the token row and its secret, which is never stored and never shown again."""
+    _require(actor, organization, "develop")
+    name = name.strip()
+    if not name:
+        raise ServiceError("Name the token after what will use it.", field="name")
+    active = organization.access_tokens.filter(revoked_at=None).count()
+    if active >= MAX_ACCESS_TOKENS:
+        raise Conflict(f"An organization can hold {MAX_ACCESS_TOKENS} active tokens.")
+    secret = generate_secret(ACCESS_TOKEN_PREFIX)
+    token = AccessToken.objects.create(
+        organization=organization,
+        name=name[:80],
+        created_by=actor,
+        expires_at=expires_at,
+        prefix=display_prefix(secret, ACCESS_TOKEN_PREFIX),
+        token_hash=hash_secret(secret),
+    )
+    audit_record(
+        action="access_token.created", actor=actor, organization=organization, target=token
+    )
+    return token, secret
+
+
+@transaction.atomic
+def access_token_revoke(*, actor: User, token: AccessToken) -> None:
+    _require(actor, token.organization, "develop")
+    if token.revoked_at is None:
+        token.revoked_at = timezone.now()
+        token.save(update_fields=["revoked_at", "updated_at"])
+        audit_record(
+            action="access_token.revoked",
+            actor=actor,
+            organization=token.organization,
+            target=token,
+        )
+
+
+def access_token_authenticate(secret: str) -> AccessToken | None:
+    token = (
+        AccessToken.objects.select_related("organization", "created_by")
+        .filter(token_hash=hash_secret(secret))
+        .first()
+    )
+    if token is None or not token.is_active:
+        return None
+    _touch_last_used(token)
+    return token
+
+
+def _touch_last_used(token: AccessToken) -> None:
+    """At most one write per token per minute, so busy API clients don't write per request."""
+    now = timezone.now()
+    every = settings.ACCESS_TOKEN_LAST_USED_EVERY
+    if token.last_used_at is None or now - token.last_used_at >= every:
+        AccessToken.objects.filter(pk=token.pk).update(last_used_at=now)
+        token.last_used_at = now

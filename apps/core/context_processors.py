@@ -1,0 +1,9 @@
+from django.conf import settings
+
+
+def site(request):
+    return {
+        "SITE_NAME": settings.SITE_NAME,
+        "GATEWAY_PUBLIC_URL": settings.GATEWAY_PUBLIC_URL,
+        "CURRENCY": settings.CURRENCY,
+    }

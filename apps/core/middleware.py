@@ -1,0 +1,26 @@
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpResponseRedirect
+
+from .errors import Forbidden, NotFound, ServiceError
+
+
+class ServiceErrorMiddleware:
+    """Pages map business errors once: NotFound → 404, Forbidden → 403, anything else →
+    back to the page with the message (the API maps them in core.problems)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    def process_exception(self, request, exception):
+        if not isinstance(exception, ServiceError) or request.path.startswith("/api/"):
+            return None
+        if isinstance(exception, NotFound):
+            raise Http404(exception.message) from exception
+        if isinstance(exception, Forbidden):
+            raise PermissionDenied(exception.message) from exception
+        messages.error(request, exception.message)
+        return HttpResponseRedirect(request.META.get("HTTP_REFERER") or request.path)

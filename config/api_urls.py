@@ -1,0 +1,9 @@
+"""The platform API, /api/v1/. Each app contributes its rows of DESIGN.md's contract."""
+
+from django.urls import include, path
+
+app_name = "api"
+
+urlpatterns = [
+    path("", include("apps.accounts.api_urls")),
+]

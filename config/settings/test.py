@@ -1,0 +1,25 @@
+"""Test settings: fast hashing, local mail outbox, eager Celery. PostgreSQL and Redis are used
+when DATABASE_URL / REDIS_URL are set (CI sets both); otherwise SQLite and the embedded store."""
+
+from .base import *
+
+DEBUG = False
+SECRET_KEY = "test-secret-key"
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+CELERY_TASK_ALWAYS_EAGER = True
+CELERY_TASK_EAGER_PROPAGATES = True
+CELERY_BROKER_URL = "memory://"
+CELERY_BROKER_TRANSPORT_OPTIONS = {}
+UPSTREAM_ALLOW_PRIVATE = True
+ACCOUNT_RATE_LIMITS = {"login_failed": "5/5m/key"}
+ALLOWED_HOSTS = ["*"]
+MEDIA_ROOT = BASE_DIR / ".run" / "test-media"
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.InMemoryStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+LOGGING["root"]["level"] = "WARNING"
+SERVESTATIC_USE_FINDERS = True
+SERVESTATIC_AUTOREFRESH = True

@@ -1,0 +1,29 @@
+from django.conf import settings
+from django.contrib import admin
+from django.urls import include, path
+from django.views.static import serve
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from apps.accounts.urls import invitation_urlpatterns
+from apps.core import views as core_views
+
+admin.site.site_header = "Tollgate administration"
+admin.site.site_title = "Tollgate admin"
+admin.site.index_title = "Marketplace"
+
+urlpatterns = [
+    path("", core_views.landing, name="home"),
+    path("healthz", core_views.healthz, name="healthz"),
+    path("readyz", core_views.readyz, name="readyz"),
+    path("docs/", core_views.docs, {"page": "index"}, name="docs_index"),
+    path("docs/<slug:page>/", core_views.docs, name="docs"),
+    path("admin/", admin.site.urls),
+    path("accounts/", include("allauth.urls")),
+    path("console/", include("config.console_urls")),
+    path("console/", include("apps.accounts.urls")),
+    path("", include(invitation_urlpatterns)),
+    path("api/v1/", include("config.api_urls")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    path("media/<path:path>", serve, {"document_root": settings.MEDIA_ROOT}),
+]
