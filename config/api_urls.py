@@ -6,4 +6,5 @@ app_name = "api"
 
 urlpatterns = [
     path("", include("apps.accounts.api_urls")),
+    path("", include("apps.catalog.api_urls")),
 ]

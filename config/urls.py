@@ -5,6 +5,7 @@ from django.views.static import serve
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from apps.accounts.urls import invitation_urlpatterns
+from apps.catalog import views as catalog_views
 from apps.core import views as core_views
 
 admin.site.site_header = "Tollgate administration"
@@ -12,7 +13,9 @@ admin.site.site_title = "Tollgate admin"
 admin.site.index_title = "Marketplace"
 
 urlpatterns = [
-    path("", core_views.landing, name="home"),
+    path("", catalog_views.home, name="home"),
+    path("", include("apps.catalog.urls")),
+    path("demo-upstreams/", include("apps.demo_upstreams.urls")),
     path("healthz", core_views.healthz, name="healthz"),
     path("readyz", core_views.readyz, name="readyz"),
     path("docs/", core_views.docs, {"page": "index"}, name="docs_index"),

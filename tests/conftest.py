@@ -23,7 +23,9 @@ def _fresh_cache():
 
 
 def pytest_collection_modifyitems(config, items):
-    """Tests that need a real Redis are skipped, visibly, when REDIS_URL is unset."""
+    """Browser tests run last (Playwright keeps an event loop in the main thread while it
+    runs). Tests that need a real Redis are skipped, visibly, when REDIS_URL is unset."""
+    items.sort(key=lambda item: "browser" in item.keywords)
     if os.environ.get("REDIS_URL"):
         return
     skip = pytest.mark.skip(reason="needs Redis: set REDIS_URL (CI does)")

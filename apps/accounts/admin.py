@@ -4,7 +4,7 @@ from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from apps.core.admin import ReadOnlyAdmin
 
 from . import services
-from .models import AccessToken, Invitation, Membership, Organization, User
+from .models import AccessToken, Invitation, Membership, Notification, Organization, User
 
 
 @admin.register(User)
@@ -108,3 +108,11 @@ class AccessTokenAdmin(ReadOnlyAdmin):
     search_fields = ["name", "prefix", "organization__name", "created_by__email"]
     list_select_related = ["organization", "created_by"]
     exclude = ["token_hash"]
+
+
+@admin.register(Notification)
+class NotificationAdmin(ReadOnlyAdmin):
+    list_display = ["created_at", "organization", "kind", "title", "read_at"]
+    list_filter = ["kind"]
+    search_fields = ["title", "organization__name"]
+    list_select_related = ["organization"]

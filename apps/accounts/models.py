@@ -157,3 +157,23 @@ class AccessToken(TimeStampedModel):
         if self.revoked_at is not None:
             return False
         return self.expires_at is None or self.expires_at > timezone.now()
+
+
+class Notification(TimeStampedModel):
+    """An in-app notice for an organization (also emailed to its members when asked)."""
+
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="notifications"
+    )
+    kind = models.CharField(max_length=60, db_index=True)
+    title = models.CharField(max_length=200)
+    body = models.TextField(blank=True)
+    url = models.CharField(max_length=300, blank=True)
+    read_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["organization", "read_at"])]
+
+    def __str__(self):
+        return self.title

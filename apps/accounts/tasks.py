@@ -1,8 +1,26 @@
 from celery import shared_task
+from django.core.mail import send_mail
 
+from .models import Notification
+from .notifications import absolute, recipients
 from .services import invitations_purge_expired
 
 
 @shared_task
 def purge_expired_invitations() -> int:
     return invitations_purge_expired()
+
+
+@shared_task(autoretry_for=(OSError,), retry_backoff=True, max_retries=5)
+def send_notification_email(notification_id: int, capability: str) -> int:
+    notification = Notification.objects.select_related("organization").get(pk=notification_id)
+    to = recipients(notification.organization, capability)
+    if not to:
+        return 0
+    body = notification.body
+    if notification.url:
+        body = f"{body}\n\n{absolute(notification.url)}".strip()
+    body += f"\n\n— Tollgate, for {notification.organization.name}"
+    return send_mail(
+        subject=f"[Tollgate] {notification.title}", message=body, from_email=None, recipient_list=to
+    )

@@ -68,3 +68,23 @@ class AuditLog(models.Model):
 
     def __str__(self):
         return f"{self.action} {self.target_repr}".strip()
+
+
+class CacheVersion(models.Model):
+    """One row whose number grows on every invalidation: the embedded store's (and Redis'
+    fallback) way to tell gateway processes their caches may be stale."""
+
+    version = models.BigIntegerField(default=0)
+
+    def __str__(self):
+        return f"cache version {self.version}"
+
+    @classmethod
+    def bump(cls) -> None:
+        updated = cls.objects.filter(pk=1).update(version=models.F("version") + 1)
+        if not updated:
+            cls.objects.get_or_create(pk=1, defaults={"version": 1})
+
+    @classmethod
+    def current(cls) -> int:
+        return cls.objects.filter(pk=1).values_list("version", flat=True).first() or 0

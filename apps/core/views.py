@@ -34,10 +34,6 @@ def readyz(request):
     )
 
 
-def landing(request):
-    return render(request, "core/landing.html")
-
-
 def docs(request, page: str):
     if page not in DOC_PAGES:
         raise Http404("No such page.")

@@ -59,6 +59,7 @@ INSTALLED_APPS = [
     # ours, in import order (each may use the ones above it)
     "apps.core",
     "apps.accounts",
+    "apps.catalog",
     # later apps are added here as they land
 ]
 
@@ -306,3 +307,4 @@ LOGGING = {
         "stripe": {"level": "WARNING"},
     },
 }
+FORMS_URLFIELD_ASSUME_HTTPS = True

@@ -85,7 +85,22 @@
       setTimeout(function () { toast.remove(); }, 6000);
     });
   }
-  document.addEventListener("DOMContentLoaded", function () { scheduleToasts(); });
+  // Tab panels are all visible without JavaScript; with it, show the selected one only.
+  function initTabs(root) {
+    (root || document).querySelectorAll("[data-tabs]").forEach(function (group) {
+      var scope = group.parentElement;
+      group.querySelectorAll("[role=tab]").forEach(function (tab) {
+        var panel = scope.querySelector("#" + tab.getAttribute("aria-controls"));
+        if (panel) panel.hidden = tab.getAttribute("aria-selected") !== "true";
+      });
+    });
+    if (location.hash) {
+      var target = document.querySelector("[aria-controls='" + location.hash.slice(1) + "']");
+      if (target) target.click();
+    }
+  }
+  document.addEventListener("DOMContentLoaded", function () { scheduleToasts(); initTabs(); });
+  document.addEventListener("htmx:afterSwap", function (e) { initTabs(e.target); });
   document.addEventListener("htmx:afterSwap", function (e) { scheduleToasts(e.target); });
 
   // htmx: send the CSRF token with every request.

@@ -20,12 +20,13 @@ ARGS = [
 ]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
     if not shutil.which(CHROMIUM) and not Path(CHROMIUM).exists():
         pytest.skip(f"Chromium not found at {CHROMIUM}")
-    # Playwright's sync API runs an event loop in this thread; the ORM calls tests make
-    # between page actions are still synchronous and safe.
+    # Playwright's sync API runs an event loop in this thread while it is started; the ORM
+    # calls tests make between page actions are still synchronous and safe. The fixture is
+    # module-scoped (and browser tests run last) so no other test sees that loop.
     os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
     from playwright.sync_api import sync_playwright
 

@@ -1,0 +1,45 @@
+"""Tell an organization something: an in-app notice, and an email to the members whose role
+cares (after the transaction commits, through Celery)."""
+
+from django.conf import settings
+from django.db import transaction
+
+from .models import Notification, Organization
+from .roles import CAPABILITIES
+
+
+def notify(
+    *,
+    organization: Organization,
+    kind: str,
+    title: str,
+    body: str = "",
+    url: str = "",
+    email_capability: str | None = "develop",
+) -> Notification:
+    notification = Notification.objects.create(
+        organization=organization, kind=kind, title=title[:200], body=body, url=url
+    )
+    if email_capability:
+        from .tasks import send_notification_email
+
+        transaction.on_commit(
+            lambda: send_notification_email.delay(notification.pk, email_capability)
+        )
+    return notification
+
+
+def recipients(organization: Organization, capability: str) -> list[str]:
+    roles = CAPABILITIES[capability]
+    emails = list(
+        organization.memberships.filter(role__in=roles, user__is_active=True).values_list(
+            "user__email", flat=True
+        )
+    )
+    if organization.billing_email and capability == "billing":
+        emails.append(organization.billing_email)
+    return sorted(set(emails))
+
+
+def absolute(url: str) -> str:
+    return url if url.startswith("http") else settings.SITE_URL + url
