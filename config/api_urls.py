@@ -7,4 +7,6 @@ app_name = "api"
 urlpatterns = [
     path("", include("apps.accounts.api_urls")),
     path("", include("apps.catalog.api_urls")),
+    path("", include("apps.subscriptions.api_urls")),
+    path("", include("apps.keys.api_urls")),
 ]

@@ -15,6 +15,7 @@ admin.site.index_title = "Marketplace"
 urlpatterns = [
     path("", catalog_views.home, name="home"),
     path("", include("apps.catalog.urls")),
+    path("", include("apps.subscriptions.urls")),
     path("demo-upstreams/", include("apps.demo_upstreams.urls")),
     path("healthz", core_views.healthz, name="healthz"),
     path("readyz", core_views.readyz, name="readyz"),
@@ -24,6 +25,7 @@ urlpatterns = [
     path("accounts/", include("allauth.urls")),
     path("console/", include("config.console_urls")),
     path("console/", include("apps.accounts.urls")),
+    path("console/", include("apps.keys.urls")),
     path("", include(invitation_urlpatterns)),
     path("api/v1/", include("config.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

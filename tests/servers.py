@@ -21,7 +21,7 @@ class ThreadedUvicorn:
             host="127.0.0.1",
             port=port,
             log_level="warning",
-            lifespan="off",
+            lifespan="auto",
             loop="asyncio",
             http="h11",
             ws="none",

@@ -17,7 +17,7 @@ from .models import SpecImport
 provider_api_tabs: list[tuple[str, str]] = []
 
 
-def _api_or_404(request, slug: str):
+def provider_api_or_404(request, slug: str):
     api = selectors.provider_api(request.organization, slug)
     if api is None:
         raise Http404("No such API in this organization.")
@@ -34,7 +34,7 @@ def _tabs(api) -> list[tuple[str, str]]:
     ]
 
 
-def _render(request, template: str, api, context: dict):
+def render_provider_page(request, template: str, api, context: dict):
     return render(request, template, {"api": api, "tabs": _tabs(api), **context})
 
 
@@ -75,13 +75,13 @@ def api_create(request):
 
 @member_required("view")
 def api_overview(request, slug: str):
-    api = _api_or_404(request, slug)
+    api = provider_api_or_404(request, slug)
     context = {
         "endpoint_count": api.endpoints.filter(removed_at=None).count(),
         "can_develop": request.membership.can("develop"),
         "checklist": _submission_checklist(api),
     }
-    return _render(request, "catalog/console/api_overview.html", api, context)
+    return render_provider_page(request, "catalog/console/api_overview.html", api, context)
 
 
 def _submission_checklist(api) -> list[tuple[str, bool]]:
@@ -95,7 +95,7 @@ def _submission_checklist(api) -> list[tuple[str, bool]]:
 
 @member_required("develop")
 def api_edit(request, slug: str):
-    api = _api_or_404(request, slug)
+    api = provider_api_or_404(request, slug)
     form = ApiForm(request.POST or None, request.FILES or None, instance=api)
     if request.method == "POST" and form.is_valid():
         try:
@@ -105,7 +105,7 @@ def api_edit(request, slug: str):
         else:
             messages.success(request, "Listing saved.")
             return redirect("catalog:provider_api_edit", api.slug)
-    return _render(request, "catalog/console/api_form.html", api, {"form": form})
+    return render_provider_page(request, "catalog/console/api_form.html", api, {"form": form})
 
 
 ACTIONS = {"submit": services.api_submit, "withdraw": services.api_withdraw}
@@ -114,7 +114,7 @@ ACTIONS = {"submit": services.api_submit, "withdraw": services.api_withdraw}
 @require_POST
 @member_required("develop")
 def api_action(request, slug: str, action: str):
-    api = _api_or_404(request, slug)
+    api = provider_api_or_404(request, slug)
     if action not in ACTIONS:
         raise Http404("Unknown action.")
     try:
@@ -136,7 +136,7 @@ def api_action(request, slug: str, action: str):
 @member_required("develop")
 def api_rotate_secret(request, slug: str, which: str):
     api = services.api_rotate_secret(
-        actor=request.user, api=_api_or_404(request, slug), which=which
+        actor=request.user, api=provider_api_or_404(request, slug), which=which
     )
     messages.success(request, f"New {which} secret issued; the old one stopped working.")
     if request.htmx:
@@ -147,7 +147,7 @@ def api_rotate_secret(request, slug: str, which: str):
 # --- OpenAPI import ---------------------------------------------------------------------
 @member_required("develop")
 def spec_import(request, slug: str):
-    api = _api_or_404(request, slug)
+    api = provider_api_or_404(request, slug)
     form = SpecImportForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -158,12 +158,12 @@ def spec_import(request, slug: str):
             add_service_error(form, error)
         else:
             return redirect("catalog:provider_spec_preview", api.slug, pending.public_id)
-    return _render(request, "catalog/console/spec_import.html", api, {"form": form})
+    return render_provider_page(request, "catalog/console/spec_import.html", api, {"form": form})
 
 
 @member_required("develop")
 def spec_preview(request, slug: str, import_id: str):
-    api = _api_or_404(request, slug)
+    api = provider_api_or_404(request, slug)
     pending = get_object_or_404(api.spec_imports, public_id=import_id)
     if request.method == "POST":
         if request.POST.get("decision") == "discard":
@@ -187,13 +187,13 @@ def spec_preview(request, slug: str, import_id: str):
         "diff": diff,
         "is_pending": pending.status == SpecImport.Status.PENDING,
     }
-    return _render(request, "catalog/console/spec_preview.html", api, context)
+    return render_provider_page(request, "catalog/console/spec_preview.html", api, context)
 
 
 # --- Endpoints --------------------------------------------------------------------------
 @member_required("view")
 def endpoints(request, slug: str):
-    api = _api_or_404(request, slug)
+    api = provider_api_or_404(request, slug)
     form = EndpointForm(request.POST or None)
     can_develop = request.membership.can("develop")
     if request.method == "POST" and can_develop and form.is_valid():
@@ -209,12 +209,12 @@ def endpoints(request, slug: str):
         "form": form,
         "can_develop": can_develop,
     }
-    return _render(request, "catalog/console/endpoints.html", api, context)
+    return render_provider_page(request, "catalog/console/endpoints.html", api, context)
 
 
 @member_required("develop")
 def endpoint_edit(request, slug: str, endpoint_id: str):
-    api = _api_or_404(request, slug)
+    api = provider_api_or_404(request, slug)
     endpoint = get_object_or_404(api.endpoints, public_id=endpoint_id)
     form = EndpointForm(request.POST or None, instance=endpoint)
     if request.method == "POST" and request.POST.get("delete"):
@@ -231,6 +231,6 @@ def endpoint_edit(request, slug: str, endpoint_id: str):
         else:
             messages.success(request, f"{endpoint} saved.")
             return redirect("catalog:provider_endpoints", api.slug)
-    return _render(
+    return render_provider_page(
         request, "catalog/console/endpoint_form.html", api, {"form": form, "endpoint": endpoint}
     )

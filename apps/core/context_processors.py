@@ -6,4 +6,5 @@ def site(request):
         "SITE_NAME": settings.SITE_NAME,
         "GATEWAY_PUBLIC_URL": settings.GATEWAY_PUBLIC_URL,
         "CURRENCY": settings.CURRENCY,
+        "PAYMENT_GRACE_DAYS": settings.PAYMENT_GRACE_DAYS,
     }

@@ -60,6 +60,11 @@ INSTALLED_APPS = [
     "apps.core",
     "apps.accounts",
     "apps.catalog",
+    "apps.subscriptions",
+    "apps.keys",
+    "apps.metering",
+    "apps.gateway",
+    "apps.billing",
     # later apps are added here as they land
 ]
 
@@ -253,7 +258,12 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": r"/api/v1",
-    "ENUM_NAME_OVERRIDES": {},
+    "ENUM_NAME_OVERRIDES": {
+        "ApiStatusEnum": "apps.catalog.models.ApiStatus",
+        "ApiVisibilityEnum": "apps.catalog.models.Visibility",
+        "PlanVisibilityEnum": "apps.subscriptions.models.PlanVisibility",
+        "SubscriptionStatusEnum": "apps.subscriptions.models.SubscriptionStatus",
+    },
 }
 
 # --- Money ------------------------------------------------------------------------------

@@ -23,3 +23,12 @@ STORAGES = {
 LOGGING["root"]["level"] = "WARNING"
 SERVESTATIC_USE_FINDERS = True
 SERVESTATIC_AUTOREFRESH = True
+
+# Tests that run the site under uvicorn share the database between threads. An in-memory
+# SQLite database uses shared-cache table locks ("database table is locked"); a file does
+# not, so SQLite test runs use one.
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    import os
+
+    _test_db = BASE_DIR / ".run" / f"test-db-{os.getpid()}.sqlite3"
+    DATABASES["default"]["TEST"] = {"NAME": str(_test_db)}

@@ -1,0 +1,467 @@
+"""The rating engine: plan terms + usage → invoice lines. The one place amounts are computed.
+
+Usage estimates, invoices, provider revenue and payouts all call these functions, so what a
+consumer sees before the invoice is what the invoice says. They are pure: plain frozen
+dataclasses in, lines out, no ORM and no I/O.
+
+Rules
+- The monthly fee is charged in advance, for the period about to start; usage beyond the
+  included units is charged in arrears, for the period just closed. A period the caller says
+  is inside a free trial (`in_trial`) carries no fee; a trial does not waive overage.
+- Graduated tiers apply to the billable units, the ones beyond the included units:
+  `up_to=100000` means the first 100,000 units beyond the included ones. One line per tier
+  actually used.
+- A hard-limit plan bills no usage: the gateway stops at the included units, and anything
+  recorded beyond them anyway is not billed.
+- Calls and custom units are whole numbers; seconds may be fractional and are billed as given.
+- Each line's amount is rounded once, half-up, to the currency's minor unit; a total is the
+  sum of rounded lines. Only `proration_credit` lines are negative.
+- Money is Decimal end to end: floats are refused with TypeError.
+
+Proration (mid-period upgrades)
+Upgrades are prorated by day: days remaining = number of whole calendar days from the change
+date (UTC, the change day counts as remaining) to the period end; period days = whole days in
+the period; credit = old_fee × remaining/period_days; charge = new_fee × remaining/period_days;
+each rounded once, half-up, to the minor unit.
+
+In dates (UTC): period days = period end date - period start date, days remaining = period end
+date - change date. A change on the period's last, partial day (before the end time, on the end
+date) still counts that day as remaining. Downgrades are not prorated: they start at the next
+period."""
+
+import datetime as dt
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from decimal import ROUND_CEILING, Decimal
+from itertools import pairwise
+
+from apps.core.money import ZERO, default_currency, minor_exponent, round_money
+
+FEE = "fee"
+USAGE = "usage"
+PRORATION_CREDIT = "proration_credit"
+PRORATION_CHARGE = "proration_charge"
+
+UNIT_SECOND = "second"  # the only unit billed in fractions (apps.subscriptions.models.UNIT_SECOND)
+SECOND_RESOLUTION = Decimal("0.001")  # the gateway meters upstream time in milliseconds
+
+
+def exact(value, name: str = "value") -> Decimal:
+    """`value` as a finite Decimal; ints are exact too. Floats are refused: they can't be."""
+    if isinstance(value, bool) or not isinstance(value, Decimal | int):
+        raise TypeError(f"{name} must be a Decimal, not {type(value).__name__}")
+    value = Decimal(value)
+    if not value.is_finite():
+        raise ValueError(f"{name} must be a finite number")
+    return value
+
+
+def plural_unit(unit: str) -> str:
+    """English plural of a unit name: call → calls, search → searches, query → queries."""
+    head, space, word = unit.rpartition(" ")
+    if re.search(r"(s|x|z|ch|sh)$", word):
+        word += "es"
+    elif re.search(r"[^aeiou]y$", word):
+        word = word[:-1] + "ies"
+    else:
+        word += "s"
+    return f"{head}{space}{word}"
+
+
+@dataclass(frozen=True)
+class Tier:
+    """A graduated tier: billable units up to `up_to` (None: no end) at `unit_price`."""
+
+    up_to: int | None
+    unit_price: Decimal
+
+    def __post_init__(self):
+        object.__setattr__(self, "unit_price", exact(self.unit_price, "tier unit_price"))
+        if self.unit_price < 0:
+            raise ValueError("a tier's unit price can't be negative")
+        if self.up_to is not None and (type(self.up_to) is not int or self.up_to < 1):
+            raise ValueError("a tier's up_to must be a positive whole number or None")
+
+    @classmethod
+    def from_json(cls, data: dict) -> "Tier":
+        """A tier as stored in Plan.tiers: prices are strings there, to stay exact."""
+        price = data["unit_price"]
+        return cls(
+            up_to=data.get("up_to"), unit_price=Decimal(price) if isinstance(price, str) else price
+        )
+
+
+def _check_tiers(tiers: tuple[Tier, ...]) -> None:
+    if not tiers:
+        return
+    *bounded, last = [tier.up_to for tier in tiers]
+    if last is not None or None in bounded:
+        raise ValueError("graduated tiers end with exactly one open tier (up_to None)")
+    if any(later <= earlier for earlier, later in pairwise(bounded)):
+        raise ValueError("tier limits must ascend")
+
+
+@dataclass(frozen=True)
+class PlanTerms:
+    """What rating needs to know about a plan. Defaults describe a free plan without limits."""
+
+    monthly_fee: Decimal = ZERO
+    included_units: int = 0
+    unit_price: Decimal = ZERO
+    tiers: tuple[Tier, ...] = ()
+    unit: str = "call"
+    hard_limit: bool = False
+    trial_days: int = 0
+    name: str = ""
+    currency: str = field(default_factory=default_currency)
+
+    def __post_init__(self):
+        object.__setattr__(self, "monthly_fee", exact(self.monthly_fee, "monthly_fee"))
+        object.__setattr__(self, "unit_price", exact(self.unit_price, "unit_price"))
+        object.__setattr__(self, "tiers", tuple(self.tiers))
+        object.__setattr__(self, "currency", self.currency.upper())
+        if isinstance(self.included_units, bool) or not isinstance(self.included_units, int):
+            raise TypeError("included_units must be an int")
+        if min(self.monthly_fee, self.unit_price, self.included_units) < 0:
+            raise ValueError("plan terms can't be negative")
+        if self.tiers and self.unit_price:
+            raise ValueError("a plan has either tiers or a unit price, not both")
+        _check_tiers(self.tiers)
+
+    @classmethod
+    def from_plan(cls, plan) -> "PlanTerms":
+        """From a Plan row, or anything with the same attributes."""
+        return cls(
+            monthly_fee=plan.monthly_fee,
+            included_units=plan.included_units,
+            unit_price=plan.unit_price,
+            tiers=tuple(Tier.from_json(tier) for tier in plan.tiers or ()),
+            unit=plan.unit,
+            hard_limit=plan.hard_limit,
+            trial_days=plan.trial_days,
+            name=plan.name,
+            currency=getattr(plan, "currency", None) or default_currency(),
+        )
+
+    @property
+    def charges_usage(self) -> bool:
+        """Whether usage beyond the included units can cost anything."""
+        return not self.hard_limit and (bool(self.tiers) or self.unit_price > 0)
+
+
+@dataclass(frozen=True)
+class Line:
+    """One invoice line. `amount` is rounded to the minor unit; `tier` numbers from 1."""
+
+    kind: str
+    description: str
+    quantity: Decimal
+    unit_price: Decimal | None
+    amount: Decimal
+    period_start: dt.datetime | None
+    period_end: dt.datetime | None
+    tier: int | None = None
+
+    def __post_init__(self):
+        exact(self.amount, "amount")
+        if self.amount < 0 and self.kind != PRORATION_CREDIT:
+            raise ValueError(f"a {self.kind} line can't be negative")
+
+
+# --- Usage ------------------------------------------------------------------------------
+def billable_units(terms: PlanTerms, units: Decimal) -> Decimal:
+    """The units that cost money: those beyond the included ones (none on a hard limit)."""
+    units = exact(units, "units")
+    if units < 0:
+        raise ValueError("usage can't be negative")
+    if terms.unit != UNIT_SECOND and units != units.to_integral_value():
+        raise ValueError(f"{plural_unit(terms.unit)} are counted in whole numbers")
+    if terms.hard_limit:
+        return ZERO
+    return max(units - terms.included_units, ZERO)
+
+
+def rate_usage(
+    terms: PlanTerms,
+    units: Decimal,
+    *,
+    period_start: dt.datetime | None = None,
+    period_end: dt.datetime | None = None,
+) -> list[Line]:
+    """Usage lines for `units` used in one period (all of them, included ones too)."""
+    billable = billable_units(terms, units)
+    period = (period_start, period_end)
+    if not billable or not terms.charges_usage:
+        return []
+    if not terms.tiers:
+        return [_usage_line(terms, billable, terms.unit_price, period)]
+    return [
+        _usage_line(terms, quantity, tier.unit_price, period, number)
+        for number, tier, quantity in _fill_tiers(terms.tiers, billable)
+    ]
+
+
+def _fill_tiers(tiers: tuple[Tier, ...], billable: Decimal) -> Iterator[tuple[int, Tier, Decimal]]:
+    """(tier number, tier, units in it) for each tier the billable units reach."""
+    floor = 0
+    for number, tier in enumerate(tiers, start=1):
+        ceiling = billable if tier.up_to is None else min(billable, Decimal(tier.up_to))
+        if ceiling <= floor:
+            return
+        yield number, tier, ceiling - floor
+        floor = tier.up_to
+
+
+def _usage_line(
+    terms: PlanTerms, quantity: Decimal, unit_price: Decimal, period: tuple, tier: int | None = None
+) -> Line:
+    return Line(
+        kind=USAGE,
+        description=_usage_description(terms, tier),
+        quantity=quantity,
+        unit_price=unit_price,
+        amount=round_money(quantity * unit_price, terms.currency),
+        period_start=period[0],
+        period_end=period[1],
+        tier=tier,
+    )
+
+
+def _usage_description(terms: PlanTerms, tier: int | None) -> str:
+    text = plural_unit(terms.unit).capitalize()
+    if terms.included_units:
+        text += f" beyond the {terms.included_units:,} included"
+    if tier is None or len(terms.tiers) == 1:
+        return text
+    floor = terms.tiers[tier - 2].up_to if tier > 1 else 0
+    up_to = terms.tiers[tier - 1].up_to
+    span = f"over {floor:,}" if up_to is None else f"{floor + 1:,} to {up_to:,}"
+    return f"{text}, tier {tier} ({span})"
+
+
+# --- Fees and periods -------------------------------------------------------------------
+def fee_lines(
+    terms: PlanTerms, *, period_start: dt.datetime, period_end: dt.datetime, in_trial: bool
+) -> list[Line]:
+    """The monthly fee for one period: none for a free plan or a period in a trial."""
+    if in_trial or not terms.monthly_fee:
+        return []
+    description = f"Monthly fee ({terms.name})" if terms.name else "Monthly fee"
+    return [
+        Line(
+            kind=FEE,
+            description=description,
+            quantity=Decimal(1),
+            unit_price=terms.monthly_fee,
+            amount=round_money(terms.monthly_fee, terms.currency),
+            period_start=period_start,
+            period_end=period_end,
+        )
+    ]
+
+
+def first_period_lines(
+    terms: PlanTerms, *, period_start: dt.datetime, period_end: dt.datetime, in_trial: bool
+) -> list[Line]:
+    """What a subscription costs when it starts: the first fee, in advance (none in a trial)."""
+    return fee_lines(terms, period_start=period_start, period_end=period_end, in_trial=in_trial)
+
+
+def period_lines(
+    terms: PlanTerms,
+    *,
+    period_start: dt.datetime,
+    period_end: dt.datetime,
+    next_period_start: dt.datetime | None,
+    next_period_end: dt.datetime | None,
+    units_used: Decimal,
+    in_trial: bool,
+    bill_fee_in_advance: bool = True,
+) -> list[Line]:
+    """The invoice for closing a period: its usage (arrears), then the next period's fee.
+
+    Pass `next_period_*=None` when the subscription ends with this period: no fee then.
+    `in_trial` says whether the period the fee is for is inside a trial: the next period
+    (fee in advance), or the closed one when `bill_fee_in_advance=False` (fee in arrears)."""
+    if (next_period_start is None) != (next_period_end is None):
+        raise ValueError("pass both next_period_start and next_period_end, or neither")
+    lines = rate_usage(terms, units_used, period_start=period_start, period_end=period_end)
+    if not bill_fee_in_advance:
+        fee_period = (period_start, period_end)
+    elif next_period_start is not None:
+        fee_period = (next_period_start, next_period_end)
+    else:
+        return lines
+    return lines + fee_lines(
+        terms, period_start=fee_period[0], period_end=fee_period[1], in_trial=in_trial
+    )
+
+
+# --- Upgrades ---------------------------------------------------------------------------
+def proration_days(
+    *, period_start: dt.datetime, period_end: dt.datetime, changed_at: dt.datetime
+) -> tuple[int, int]:
+    """(days remaining, period days) for a change at `changed_at`, by the rule above."""
+    start, end, change = (_utc_date(moment) for moment in (period_start, period_end, changed_at))
+    if not period_start <= changed_at < period_end:
+        raise ValueError("the change must fall inside the period")
+    # On the end date, before the end time, the change day still counts as remaining.
+    return max((end - change).days, 1), (end - start).days
+
+
+def _utc_date(moment: dt.datetime) -> dt.date:
+    if moment.tzinfo is None:
+        raise ValueError("use timezone-aware datetimes")
+    return moment.astimezone(dt.UTC).date()
+
+
+def upgrade_lines(
+    old_terms: PlanTerms,
+    new_terms: PlanTerms,
+    *,
+    period_start: dt.datetime,
+    period_end: dt.datetime,
+    changed_at: dt.datetime,
+    in_trial: bool = False,
+) -> list[Line]:
+    """A credit for the old fee's unused days and a charge for the new fee's remaining days.
+
+    In a trial no fee was charged, so nothing is credited or charged."""
+    if old_terms.currency != new_terms.currency:
+        raise ValueError("an upgrade can't change the currency")
+    if in_trial:
+        return []
+    remaining, period_days = proration_days(
+        period_start=period_start, period_end=period_end, changed_at=changed_at
+    )
+    days = f"{remaining} of {period_days} days"
+    credit = _prorate(old_terms, remaining, period_days)
+    charge = _prorate(new_terms, remaining, period_days)
+    lines = []
+    if credit:
+        lines.append(
+            Line(
+                kind=PRORATION_CREDIT,
+                description=f"Unused time on {old_terms.name or 'the previous plan'} ({days})",
+                quantity=Decimal(remaining),
+                unit_price=None,
+                amount=-credit,
+                period_start=changed_at,
+                period_end=period_end,
+            )
+        )
+    if charge:
+        lines.append(
+            Line(
+                kind=PRORATION_CHARGE,
+                description=f"Remaining time on {new_terms.name or 'the new plan'} ({days})",
+                quantity=Decimal(remaining),
+                unit_price=None,
+                amount=charge,
+                period_start=changed_at,
+                period_end=period_end,
+            )
+        )
+    return lines
+
+
+def _prorate(terms: PlanTerms, remaining: int, period_days: int) -> Decimal:
+    # Multiply before dividing: one inexact step, then one rounding.
+    return round_money(terms.monthly_fee * remaining / period_days, terms.currency)
+
+
+# --- Estimates, spend caps, totals, payouts ---------------------------------------------
+@dataclass(frozen=True)
+class Estimate:
+    """The "estimated charges this period" display: the fee already charged + usage so far."""
+
+    fee: Decimal
+    usage_lines: tuple[Line, ...]
+    usage: Decimal
+    total: Decimal
+    units_so_far: Decimal
+    included_remaining: Decimal
+
+
+def estimate(
+    terms: PlanTerms,
+    units_so_far: Decimal,
+    *,
+    period_start: dt.datetime | None = None,
+    period_end: dt.datetime | None = None,
+    in_trial: bool = False,
+    fee_charged: Decimal | None = None,
+) -> Estimate:
+    """Charges so far this period. `fee_charged` overrides the plan's fee (after a prorated
+    upgrade, say); by default it is the plan's fee, or nothing in a trial."""
+    usage_lines = tuple(
+        rate_usage(terms, units_so_far, period_start=period_start, period_end=period_end)
+    )
+    if fee_charged is None:
+        fee_charged = ZERO if in_trial else terms.monthly_fee
+    fee = round_money(exact(fee_charged, "fee_charged"), terms.currency)
+    usage = total(usage_lines, terms.currency)
+    units = exact(units_so_far, "units_so_far")
+    return Estimate(
+        fee=fee,
+        usage_lines=usage_lines,
+        usage=usage,
+        total=fee + usage,
+        units_so_far=units,
+        included_remaining=max(terms.included_units - units, ZERO),
+    )
+
+
+def units_within_budget(terms: PlanTerms, budget: Decimal) -> Decimal | None:
+    """The most units (included ones too) whose usage lines cost at most `budget`, or None
+    when usage can never cost anything (no price, or a hard limit: the quota stops it).
+
+    For spend caps: pass the cap minus what the period's fee already took."""
+    budget = max(exact(budget, "budget"), ZERO)  # over budget already: only free units left
+    if not terms.charges_usage:
+        return None
+    tiers = terms.tiers or (Tier(up_to=None, unit_price=terms.unit_price),)
+    bought, floor = ZERO, 0
+    for tier in tiers:
+        room = None if tier.up_to is None else Decimal(tier.up_to - floor)
+        if room is not None and round_money(room * tier.unit_price, terms.currency) <= budget:
+            budget -= round_money(room * tier.unit_price, terms.currency)
+            bought, floor = bought + room, tier.up_to
+            continue
+        if not tier.unit_price:
+            return None  # an open, free tier: no budget is ever reached
+        return terms.included_units + bought + _affordable(terms, tier.unit_price, budget)
+    raise AssertionError("the last tier is open")  # pragma: no cover
+
+
+def _affordable(terms: PlanTerms, unit_price: Decimal, budget: Decimal) -> Decimal:
+    """Most units at `unit_price` (one line, rounded half-up) costing at most `budget`."""
+    step = SECOND_RESOLUTION if terms.unit == UNIT_SECOND else Decimal(1)
+    half_minor = Decimal(5).scaleb(-minor_exponent(terms.currency) - 1)
+    # Rounds to at most `budget` ⇔ costs less than budget + half a minor unit.
+    steps = ((budget + half_minor) / unit_price / step).to_integral_value(ROUND_CEILING) - 1
+    units = max(steps, ZERO) * step
+    while units > 0 and round_money(units * unit_price, terms.currency) > budget:
+        units -= step  # the division above is rounded to 28 digits: never trust it blindly
+    return units
+
+
+def total(lines: Iterable[Line], currency: str | None = None) -> Decimal:
+    """The sum of the lines' (already rounded) amounts, in minor units of `currency`."""
+    return round_money(sum((line.amount for line in lines), ZERO), currency)
+
+
+def split_provider_share(
+    amount: Decimal, fee_percent: Decimal, currency: str | None = None
+) -> tuple[Decimal, Decimal]:
+    """(provider share, platform fee) of a paid amount: the fee is rounded half-up and the
+    provider gets the rest, so the two always add up to `amount` exactly. Negative amounts
+    (refunds) split the same way, mirrored."""
+    amount, fee_percent = exact(amount, "amount"), exact(fee_percent, "fee_percent")
+    if not 0 <= fee_percent <= 100:
+        raise ValueError("fee_percent is between 0 and 100")
+    if round_money(amount, currency) != amount:
+        raise ValueError("split amounts already rounded to the minor unit")
+    platform_fee = round_money(amount * fee_percent / 100, currency)
+    return round_money(amount - platform_fee, currency), platform_fee

@@ -1,0 +1,86 @@
+"""Step 2: admission — one atomic call to the counter store (rate windows shared by all the
+organization's keys, the period quota, the spend cap), and the headers that report it."""
+
+import math
+import time
+
+from django.conf import settings
+
+from apps.metering.stores import Admission, Limits, StoreUnavailable
+
+from .resolve import Call
+from .responses import Refused
+
+UNIT_MILLI = 1000
+
+
+def limits_for(call: Call) -> Limits:
+    plan = call.plan
+    hard_quota = plan.hard_limit and plan.included_units > 0
+    return Limits(
+        subscription_id=call.subscription.id,
+        period_start=call.period_start,
+        period_end=call.period_end,
+        per_second=plan.per_second,
+        per_minute=plan.per_minute,
+        quota_milli=plan.included_units * UNIT_MILLI if hard_quota else None,
+        cap_milli=call.subscription.cap_milli,
+        reserve_milli=UNIT_MILLI if plan.unit == "call" else 0,
+    )
+
+
+async def admit(state, call: Call) -> Admission | None:
+    """The admission, or None when Redis is down and the gateway fails open."""
+    limits = limits_for(call)
+    call.limits = limits
+    try:
+        admission = await state.store.admit(limits, time.time())
+    except StoreUnavailable as error:
+        state.metrics.store_error("admit")
+        if settings.GATEWAY_FAIL_OPEN:
+            return None
+        raise Refused("gateway_unavailable") from error
+    headers = limit_headers(call, admission)
+    call.limit_headers = headers
+    if not admission.allowed:
+        retry = _retry_after(call, admission)
+        raise Refused(admission.refusal, headers=[*headers, (b"retry-after", retry)])
+    state.metrics.admitted()
+    return admission
+
+
+def _retry_after(call: Call, admission: Admission) -> bytes:
+    if admission.refusal == "rate_limited":
+        plan = call.plan
+        if plan.per_second and admission.second_count >= plan.per_second:
+            seconds = admission.second_reset_s
+        else:
+            seconds = admission.minute_reset_s
+    else:
+        seconds = call.period_end - time.time()
+    return str(max(1, math.ceil(seconds))).encode()
+
+
+def limit_headers(call: Call, admission: Admission) -> list[tuple[bytes, bytes]]:
+    plan = call.plan
+    headers = []
+    windows = [
+        (plan.per_second, admission.second_count, admission.second_reset_s),
+        (plan.per_minute, admission.minute_count, admission.minute_reset_s),
+    ]
+    windows = [(limit, max(0, limit - count), reset) for limit, count, reset in windows if limit]
+    if windows:
+        limit, remaining, reset = min(windows, key=lambda w: (w[1], w[2]))
+        headers += [
+            (b"ratelimit-limit", str(limit).encode()),
+            (b"ratelimit-remaining", str(remaining).encode()),
+            (b"ratelimit-reset", str(max(1, math.ceil(reset))).encode()),
+        ]
+    if plan.included_units > 0:
+        used = admission.used_milli // UNIT_MILLI
+        headers += [
+            (b"x-quota-limit", str(plan.included_units).encode()),
+            (b"x-quota-remaining", str(max(0, plan.included_units - used)).encode()),
+            (b"x-quota-reset", str(max(0, int(call.period_end - time.time()))).encode()),
+        ]
+    return headers

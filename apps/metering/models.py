@@ -1,0 +1,121 @@
+"""Usage truth in the database: hourly aggregates written by the flush, exactly once.
+
+The embedded counter store (no Redis) also keeps its hot-path state here: rate windows,
+period quota counters and the queue of not-yet-flushed call events."""
+
+from django.db import models
+
+from apps.catalog.models import Endpoint
+from apps.subscriptions.models import Subscription
+
+# Upper bounds (ms) of the latency histogram buckets; the last bucket is open-ended.
+LATENCY_BUCKETS_MS = (5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000)
+
+
+class UsageAggregate(models.Model):
+    """Calls of one subscription, key and endpoint in one hour, counted against the billing
+    period starting at `period_start` (so billing sums exactly what the quota enforced)."""
+
+    subscription = models.ForeignKey(Subscription, on_delete=models.CASCADE, related_name="usage")
+    api_key_id = models.BigIntegerField(null=True, db_index=True)
+    endpoint = models.ForeignKey(
+        Endpoint, null=True, on_delete=models.SET_NULL, related_name="usage"
+    )
+    hour = models.DateTimeField()
+    period_start = models.DateTimeField()
+    calls = models.BigIntegerField(default=0)
+    billable_calls = models.BigIntegerField(default=0)
+    billable_units = models.DecimalField(max_digits=20, decimal_places=3, default=0)
+    status_2xx = models.BigIntegerField(default=0)
+    status_3xx = models.BigIntegerField(default=0)
+    status_4xx = models.BigIntegerField(default=0)
+    status_5xx = models.BigIntegerField(default=0)
+    gateway_errors = models.BigIntegerField(default=0)
+    bytes_in = models.BigIntegerField(default=0)
+    bytes_out = models.BigIntegerField(default=0)
+    latency_ms_sum = models.BigIntegerField(default=0)
+    latency_histogram = models.JSONField(default=list)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["subscription", "api_key_id", "endpoint", "hour", "period_start"],
+                name="one_aggregate_per_bucket",
+                nulls_distinct=False,
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["subscription", "period_start"]),
+            models.Index(fields=["subscription", "hour"]),
+            models.Index(fields=["hour"]),
+        ]
+
+    def __str__(self):
+        return f"{self.subscription_id} {self.hour:%Y-%m-%d %H}h: {self.calls} calls"
+
+
+class FlushState(models.Model):
+    """The flush ledger: the last Redis stream entry (or database event) already written to
+    aggregates. Updated in the same transaction as the aggregates it covers."""
+
+    source = models.CharField(max_length=20, unique=True)
+    last_id = models.CharField(max_length=40, default="0-0")
+    flushed_events = models.BigIntegerField(default=0)
+    flushed_batches = models.BigIntegerField(default=0)
+    last_flush_at = models.DateTimeField(null=True)
+    last_batch_size = models.IntegerField(default=0)
+    last_lag_seconds = models.FloatField(default=0)
+
+    def __str__(self):
+        return f"{self.source} flushed to {self.last_id}"
+
+
+class UsageEvent(models.Model):
+    """The embedded store's queue of calls not yet flushed (Redis uses a stream)."""
+
+    data = models.CharField(max_length=300)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self):
+        return self.data
+
+
+class RateWindow(models.Model):
+    """The embedded store's fixed rate windows: one row per subscription and window."""
+
+    key = models.CharField(max_length=80, unique=True)
+    count = models.IntegerField(default=0)
+    expires_at = models.FloatField(db_index=True)
+
+    def __str__(self):
+        return f"{self.key}={self.count}"
+
+
+class QuotaCounter(models.Model):
+    """Units used in a billing period (milli-units), as enforced by admission. A cache of
+    the aggregates' truth: rebuilt from them when missing."""
+
+    subscription = models.ForeignKey(Subscription, on_delete=models.CASCADE, related_name="+")
+    period_start = models.DateTimeField()
+    used_milli = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["subscription", "period_start"], name="one_quota_counter_per_period"
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.subscription_id}@{self.period_start}: {self.used_milli}"
+
+
+class RequestLogEntry(models.Model):
+    """The embedded store's recent request log (Redis keeps a capped list)."""
+
+    subscription_id = models.BigIntegerField(db_index=True)
+    data = models.CharField(max_length=500)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self):
+        return self.data

@@ -1,0 +1,20 @@
+"""Counter stores: where admission counts and usage events live on the hot path.
+
+`RedisStore` (production) and `DatabaseStore` (the embedded default, and the fail-open
+fallback) keep the same semantics; one test suite runs against both."""
+
+from django.conf import settings
+
+from .base import Admission, CounterStore, Limits, StoreUnavailable
+
+__all__ = ["Admission", "CounterStore", "Limits", "StoreUnavailable", "make_store"]
+
+
+def make_store() -> CounterStore:
+    if settings.COUNTER_STORE == "redis":
+        from .redis_store import RedisStore
+
+        return RedisStore(settings.REDIS_URL)
+    from .database_store import DatabaseStore
+
+    return DatabaseStore()

@@ -1,0 +1,145 @@
+import secrets
+from decimal import Decimal
+
+from django.db import models
+from django.db.models import Q
+
+from apps.accounts.models import Organization, User
+from apps.catalog.models import Api
+from apps.core.models import PublicIdField, TimeStampedModel
+from apps.core.money import MoneyField, UnitPriceField
+
+UNIT_CALL = "call"
+UNIT_SECOND = "second"
+
+
+class PlanVisibility(models.TextChoices):
+    PUBLIC = "public", "Public — on the pricing table"
+    PRIVATE = "private", "Private — by invite link only"
+
+
+class Plan(TimeStampedModel):
+    """What a provider sells. Amounts are computed only by the rating engine (billing)."""
+
+    public_id = PublicIdField(prefix="plan")
+    api = models.ForeignKey(Api, on_delete=models.CASCADE, related_name="plans")
+    name = models.CharField(max_length=60)
+    description = models.CharField(max_length=300, blank=True)
+    monthly_fee = MoneyField(default=Decimal("0"))
+    included_units = models.BigIntegerField(default=0)
+    unit_price = UnitPriceField(default=Decimal("0"))
+    tiers = models.JSONField(
+        default=list,
+        blank=True,
+        help_text='Graduated: [{"up_to": 100000, "unit_price": "0.001"}, '
+        '{"up_to": null, "unit_price": "0.0005"}]',
+    )
+    unit = models.CharField(
+        max_length=30,
+        default=UNIT_CALL,
+        help_text='"call", "second" of upstream time, or a custom unit the '
+        "upstream reports (page, token, image).",
+    )
+    hard_limit = models.BooleanField(default=True)
+    rate_limit_per_second = models.PositiveIntegerField(null=True, blank=True)
+    rate_limit_per_minute = models.PositiveIntegerField(null=True, blank=True)
+    bill_server_errors = models.BooleanField(default=False)
+    trial_days = models.PositiveSmallIntegerField(default=0)
+    visibility = models.CharField(
+        max_length=10, choices=PlanVisibility.choices, default=PlanVisibility.PUBLIC
+    )
+    invite_token = models.CharField(max_length=43, unique=True, default=secrets.token_urlsafe)
+    recommended = models.BooleanField(default=False)
+    archived_at = models.DateTimeField(null=True, blank=True)
+    position = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["api", "position", "monthly_fee", "id"]
+
+    def __str__(self):
+        return f"{self.api.name} · {self.name}"
+
+    @property
+    def is_free(self) -> bool:
+        return self.monthly_fee == 0 and self.unit_price == 0 and not self.tiers
+
+    @property
+    def is_archived(self) -> bool:
+        return self.archived_at is not None
+
+    @property
+    def is_custom_unit(self) -> bool:
+        return self.unit not in {UNIT_CALL, UNIT_SECOND}
+
+
+class SubscriptionStatus(models.TextChoices):
+    PENDING_PAYMENT = "pending_payment", "Waiting for payment details"
+    TRIALING = "trialing", "Trial"
+    ACTIVE = "active", "Active"
+    PAST_DUE = "past_due", "Past due"
+    CANCELED = "canceled", "Canceled"
+
+
+LIVE_STATUSES = [
+    SubscriptionStatus.PENDING_PAYMENT,
+    SubscriptionStatus.TRIALING,
+    SubscriptionStatus.ACTIVE,
+    SubscriptionStatus.PAST_DUE,
+]
+SERVING_STATUSES = [
+    SubscriptionStatus.TRIALING,
+    SubscriptionStatus.ACTIVE,
+    SubscriptionStatus.PAST_DUE,
+]
+
+
+class Subscription(TimeStampedModel):
+    """A consumer organization's subscription to one API. Periods are monthly, anchored at
+    `period_anchor` (the start): period n runs anchor + n months → anchor + n+1 months."""
+
+    public_id = PublicIdField(prefix="sub")
+    organization = models.ForeignKey(
+        Organization, on_delete=models.PROTECT, related_name="subscriptions"
+    )
+    api = models.ForeignKey(Api, on_delete=models.PROTECT, related_name="subscriptions")
+    plan = models.ForeignKey(Plan, on_delete=models.PROTECT, related_name="subscriptions")
+    status = models.CharField(max_length=20, choices=SubscriptionStatus.choices, db_index=True)
+    created_by = models.ForeignKey(User, null=True, on_delete=models.SET_NULL, related_name="+")
+    period_anchor = models.DateTimeField()
+    current_period_start = models.DateTimeField()
+    current_period_end = models.DateTimeField(db_index=True)
+    trial_ends_at = models.DateTimeField(null=True, blank=True)
+    cancel_at_period_end = models.BooleanField(default=False)
+    canceled_at = models.DateTimeField(null=True, blank=True)
+    scheduled_plan = models.ForeignKey(
+        Plan,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="A downgrade that starts at the period end.",
+    )
+    past_due_since = models.DateTimeField(null=True, blank=True)
+    manual_invoicing = models.BooleanField(
+        default=False, help_text="Paid without a card on file: invoices are paid by transfer."
+    )
+    spend_cap = MoneyField(
+        null=True, blank=True, help_text="Stop calls when this period's charges reach this amount."
+    )
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "api"],
+                condition=Q(status__in=LIVE_STATUSES),
+                name="one_live_subscription_per_api",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.organization} → {self.plan}"
+
+    @property
+    def is_live(self) -> bool:
+        return self.status in LIVE_STATUSES

@@ -1,0 +1,523 @@
+"""Writes for plans and subscriptions: the subscription state machine lives here.
+
+Events and the states they move a subscription between:
+
+| event            | from                                   | to                                  |
+|------------------|----------------------------------------|-------------------------------------|
+| payment_confirmed| pending_payment                        | trialing (trial) or active          |
+| payment_failed   | trialing, active                       | past_due                            |
+| payment_recovered| past_due                               | active                              |
+| cancel_now       | pending_payment, trialing, active, past_due | canceled                       |
+| period_renewed   | trialing, active, past_due             | same (or canceled at period end)    |
+
+Billing (a higher app) learns about subscriptions through `collection_hooks`, registered at
+start-up: it may ask for a card first (a Checkout URL), price an upgrade, or nothing."""
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from django.db import IntegrityError, transaction
+from django.urls import reverse
+from django.utils import timezone
+
+from apps.accounts.models import Organization, User
+from apps.accounts.notifications import notify
+from apps.accounts.services import require_capability
+from apps.catalog.models import Api, ApiStatus
+from apps.core.audit import audit_record
+from apps.core.errors import Conflict, Forbidden, NotFound, ServiceError
+from apps.core.invalidation import publish_invalidation
+
+from .models import Plan, PlanVisibility, Subscription, SubscriptionStatus
+from .periods import next_period, period_bounds
+from .pricing import validate_plan_terms
+
+S = SubscriptionStatus
+PLAN_FIELDS = {
+    "name",
+    "description",
+    "monthly_fee",
+    "included_units",
+    "unit_price",
+    "tiers",
+    "unit",
+    "hard_limit",
+    "rate_limit_per_second",
+    "rate_limit_per_minute",
+    "bill_server_errors",
+    "trial_days",
+    "visibility",
+    "recommended",
+    "position",
+}
+
+
+class CollectionHooks:
+    """What billing does when subscriptions change. The default (no billing app) collects
+    nothing; billing replaces it in its AppConfig.ready."""
+
+    def card_required(self, subscription: Subscription) -> bool:
+        return False
+
+    def checkout_url(self, subscription: Subscription) -> str | None:
+        return None
+
+    def subscription_started(self, subscription: Subscription) -> None:
+        pass
+
+    def plan_upgraded(self, subscription: Subscription, old_plan: Plan, at: datetime) -> None:
+        pass
+
+
+collection_hooks = CollectionHooks()
+
+
+def set_collection_hooks(hooks: CollectionHooks) -> None:
+    global collection_hooks
+    collection_hooks = hooks
+
+
+# --- Plans ------------------------------------------------------------------------------
+def _require_provider(actor: User, api: Api) -> None:
+    require_capability(actor, api.organization, "develop")
+
+
+def _clean_plan(data: dict, plan: Plan | None = None) -> dict:
+    data = {k: v for k, v in data.items() if k in PLAN_FIELDS}
+    current = {field: getattr(plan, field) for field in PLAN_FIELDS} if plan else {}
+    errors = validate_plan_terms({**current, **data})
+    if errors:
+        field, message = next(iter(errors.items()))
+        error = ServiceError(message, field=field)
+        error.errors = errors
+        raise error
+    if "unit" in data:
+        data["unit"] = str(data["unit"]).strip().lower()
+    return data
+
+
+@transaction.atomic
+def plan_create(*, actor: User, api: Api, **data) -> Plan:
+    _require_provider(actor, api)
+    data = _clean_plan(data)
+    data.setdefault("position", api.plans.count())
+    plan = Plan.objects.create(api=api, **data)
+    if plan.recommended:
+        api.plans.exclude(pk=plan.pk).update(recommended=False)
+    audit_record(
+        action="plan.created",
+        actor=actor,
+        organization=api.organization,
+        target=plan,
+        data=_plan_snapshot(plan),
+    )
+    return plan
+
+
+@transaction.atomic
+def plan_update(*, actor: User, plan: Plan, **data) -> Plan:
+    _require_provider(actor, plan.api)
+    plan = Plan.objects.select_for_update().get(pk=plan.pk)
+    data = _clean_plan(data, plan)
+    for field, value in data.items():
+        setattr(plan, field, value)
+    plan.save()
+    if plan.recommended:
+        plan.api.plans.exclude(pk=plan.pk).update(recommended=False)
+    audit_record(
+        action="plan.updated",
+        actor=actor,
+        organization=plan.api.organization,
+        target=plan,
+        data=_plan_snapshot(plan),
+    )
+    publish_invalidation("plan", plan.pk)
+    return plan
+
+
+def _plan_snapshot(plan: Plan) -> dict:
+    return {field: str(getattr(plan, field)) for field in sorted(PLAN_FIELDS)}
+
+
+@transaction.atomic
+def plan_archive(*, actor: User, plan: Plan, archived: bool = True) -> Plan:
+    """Archived plans take no new subscribers; existing ones keep them."""
+    _require_provider(actor, plan.api)
+    plan.archived_at = timezone.now() if archived else None
+    plan.save(update_fields=["archived_at", "updated_at"])
+    audit_record(
+        action="plan.archived" if archived else "plan.unarchived",
+        actor=actor,
+        organization=plan.api.organization,
+        target=plan,
+    )
+    return plan
+
+
+@transaction.atomic
+def plan_delete(*, actor: User, plan: Plan) -> None:
+    _require_provider(actor, plan.api)
+    if plan.subscriptions.exists():
+        raise Conflict("This plan has subscribers; archive it instead so they keep it.")
+    audit_record(
+        action="plan.deleted", actor=actor, organization=plan.api.organization, target=plan
+    )
+    plan.delete()
+
+
+@transaction.atomic
+def plan_rotate_invite(*, actor: User, plan: Plan) -> Plan:
+    import secrets
+
+    _require_provider(actor, plan.api)
+    plan.invite_token = secrets.token_urlsafe()
+    plan.save(update_fields=["invite_token", "updated_at"])
+    return plan
+
+
+# --- Subscribing ------------------------------------------------------------------------
+def _check_can_subscribe(organization: Organization, plan: Plan, invite_token: str) -> None:
+    if organization.is_suspended:
+        raise Forbidden("This organization is suspended.", code="consumer_suspended")
+    if plan.api.status != ApiStatus.PUBLISHED:
+        raise NotFound("No such API.")
+    if plan.is_archived:
+        raise Conflict("This plan no longer takes new subscribers.", field="plan")
+    if plan.visibility == PlanVisibility.PRIVATE and invite_token != plan.invite_token:
+        raise NotFound("No such plan.")
+    if plan.api.organization_id == organization.pk:
+        raise Conflict(
+            "You cannot subscribe to your own API; call it with the proxy secret "
+            "or subscribe from another organization."
+        )
+
+
+def _first_status(plan: Plan, needs_card: bool) -> str:
+    if needs_card:
+        return S.PENDING_PAYMENT
+    return S.TRIALING if plan.trial_days else S.ACTIVE
+
+
+@dataclass
+class SubscribeResult:
+    subscription: Subscription
+    checkout_url: str | None = None
+
+
+def subscription_create(
+    *,
+    actor: User,
+    organization: Organization,
+    plan: Plan,
+    invite_token: str = "",
+    now: datetime | None = None,
+) -> SubscribeResult:
+    with transaction.atomic():
+        subscription = _create_locked(
+            actor=actor,
+            organization=organization,
+            plan=plan,
+            invite_token=invite_token,
+            now=(now or timezone.now()).replace(microsecond=0),
+        )
+    checkout = None
+    if subscription.status == S.PENDING_PAYMENT:
+        checkout = collection_hooks.checkout_url(subscription)  # network I/O: after commit
+    return SubscribeResult(subscription, checkout)
+
+
+def _create_locked(*, actor, organization, plan, invite_token, now) -> Subscription:
+    require_capability(actor, organization, "billing" if not plan.is_free else "view")
+    plan = Plan.objects.select_related("api").get(pk=plan.pk)
+    _check_can_subscribe(organization, plan, invite_token)
+    # one live subscription per organization and API; the partial unique constraint is the
+    # real guard under concurrency, this lock just turns the race into a clean message
+    Organization.objects.select_for_update().filter(pk=organization.pk).first()
+    if Subscription.objects.filter(
+        organization=organization,
+        api=plan.api,
+        status__in=[S.PENDING_PAYMENT, S.TRIALING, S.ACTIVE, S.PAST_DUE],
+    ).exists():
+        raise Conflict(f"You already subscribe to {plan.api.name}; change your plan instead.")
+    subscription = Subscription(
+        organization=organization, api=plan.api, plan=plan, created_by=actor, period_anchor=now
+    )
+    subscription.current_period_start, subscription.current_period_end = period_bounds(now, 0)
+    needs_card = not plan.is_free and collection_hooks.card_required(subscription)
+    subscription.status = _first_status(plan, needs_card)
+    subscription.manual_invoicing = not plan.is_free and not needs_card
+    if plan.trial_days:
+        subscription.trial_ends_at = now + timedelta(days=plan.trial_days)
+    try:
+        with transaction.atomic():
+            subscription.save()
+    except IntegrityError as error:
+        raise Conflict(f"You already subscribe to {plan.api.name}.") from error
+    audit_record(
+        action="subscription.created",
+        actor=actor,
+        organization=organization,
+        target=subscription,
+        data={"plan": plan.public_id, "status": subscription.status},
+    )
+    if subscription.status != S.PENDING_PAYMENT:
+        _started(subscription)
+    return subscription
+
+
+def _started(subscription: Subscription) -> None:
+    collection_hooks.subscription_started(subscription)
+    _tell_provider(
+        subscription,
+        "subscription.created",
+        f"New subscriber: {subscription.organization.name} on {subscription.plan.name}",
+    )
+    _invalidate(subscription)
+
+
+def _tell_provider(subscription: Subscription, kind: str, title: str) -> None:
+    api = subscription.api
+    notify(
+        organization=api.organization,
+        kind=kind,
+        title=f"{api.name}: {title}",
+        body=f"Plan: {subscription.plan.name}. Status: {subscription.get_status_display()}.",
+        url=reverse("subscriptions:provider_subscribers", args=[api.slug]),
+    )
+
+
+def _invalidate(subscription: Subscription) -> None:
+    publish_invalidation("subscription", f"{subscription.organization_id}:{subscription.api_id}")
+
+
+# --- State machine ----------------------------------------------------------------------
+TRANSITIONS = {
+    "payment_confirmed": ({S.PENDING_PAYMENT}, None),  # → trialing or active
+    "payment_failed": ({S.TRIALING, S.ACTIVE}, S.PAST_DUE),
+    "payment_recovered": ({S.PAST_DUE}, S.ACTIVE),
+    "cancel_now": ({S.PENDING_PAYMENT, S.TRIALING, S.ACTIVE, S.PAST_DUE}, S.CANCELED),
+}
+
+
+def _transition(subscription: Subscription, event: str, *, actor=None) -> Subscription:
+    allowed, target = TRANSITIONS[event]
+    subscription = (
+        Subscription.objects.select_for_update()
+        .select_related("plan", "api", "organization")
+        .get(pk=subscription.pk)
+    )
+    if subscription.status not in allowed:
+        raise Conflict(
+            f"A {subscription.get_status_display().lower()} subscription cannot "
+            f"take “{event.replace('_', ' ')}”.",
+            code="invalid_transition",
+        )
+    previous = subscription.status
+    if target is None:
+        trial = subscription.trial_ends_at and subscription.trial_ends_at > timezone.now()
+        target = S.TRIALING if trial else S.ACTIVE
+    subscription.status = target
+    _stamp(subscription, target)
+    subscription.save()
+    audit_record(
+        action=f"subscription.{event}",
+        actor=actor,
+        organization=subscription.organization,
+        target=subscription,
+        data={"from": previous, "to": target},
+    )
+    _invalidate(subscription)
+    return subscription
+
+
+def _stamp(subscription: Subscription, status: str) -> None:
+    now = timezone.now()
+    if status == S.PAST_DUE:
+        subscription.past_due_since = subscription.past_due_since or now
+    elif status in (S.ACTIVE, S.TRIALING):
+        subscription.past_due_since = None
+    elif status == S.CANCELED:
+        subscription.canceled_at, subscription.cancel_at_period_end = now, False
+
+
+@transaction.atomic
+def subscription_payment_confirmed(*, subscription: Subscription) -> Subscription:
+    """Billing saw a card saved: the subscription starts (idempotent for repeats)."""
+    if subscription.status != S.PENDING_PAYMENT:
+        return subscription
+    subscription = _transition(subscription, "payment_confirmed")
+    _started(subscription)
+    return subscription
+
+
+@transaction.atomic
+def subscription_payment_failed(*, subscription: Subscription) -> Subscription:
+    current = Subscription.objects.get(pk=subscription.pk)
+    if current.status == S.PAST_DUE:
+        return current
+    return _transition(current, "payment_failed")
+
+
+@transaction.atomic
+def subscription_payment_recovered(*, subscription: Subscription) -> Subscription:
+    current = Subscription.objects.get(pk=subscription.pk)
+    if current.status != S.PAST_DUE:
+        return current
+    return _transition(current, "payment_recovered")
+
+
+@transaction.atomic
+def subscription_cancel(
+    *, actor: User, subscription: Subscription, at_once: bool = False
+) -> Subscription:
+    """Free plans and unpaid ones end now; paid plans run to the end of the paid period."""
+    require_capability(actor, subscription.organization, "billing")
+    subscription = (
+        Subscription.objects.select_for_update().select_related("plan").get(pk=subscription.pk)
+    )
+    if subscription.status == S.CANCELED:
+        raise Conflict("This subscription is already canceled.")
+    ends_now = at_once or subscription.plan.is_free or subscription.status == S.PENDING_PAYMENT
+    if ends_now:
+        subscription = _transition(subscription, "cancel_now", actor=actor)
+    else:
+        subscription.cancel_at_period_end = True
+        subscription.scheduled_plan = None
+        subscription.save(update_fields=["cancel_at_period_end", "scheduled_plan", "updated_at"])
+        audit_record(
+            action="subscription.cancel_scheduled",
+            actor=actor,
+            organization=subscription.organization,
+            target=subscription,
+            data={"ends_at": subscription.current_period_end.isoformat()},
+        )
+    _tell_provider(
+        subscription,
+        "subscription.canceled",
+        f"{subscription.organization.name} canceled" + ("" if ends_now else " (at the period end)"),
+    )
+    return subscription
+
+
+@transaction.atomic
+def subscription_resume(*, actor: User, subscription: Subscription) -> Subscription:
+    """Undo a cancellation scheduled for the period end."""
+    require_capability(actor, subscription.organization, "billing")
+    subscription = Subscription.objects.select_for_update().get(pk=subscription.pk)
+    if not subscription.cancel_at_period_end:
+        raise Conflict("This subscription is not scheduled to end.")
+    subscription.cancel_at_period_end = False
+    subscription.save(update_fields=["cancel_at_period_end", "updated_at"])
+    audit_record(
+        action="subscription.resumed",
+        actor=actor,
+        organization=subscription.organization,
+        target=subscription,
+    )
+    return subscription
+
+
+def is_upgrade(old: Plan, new: Plan) -> bool:
+    if new.monthly_fee != old.monthly_fee:
+        return new.monthly_fee > old.monthly_fee
+    return new.included_units >= old.included_units
+
+
+@transaction.atomic
+def subscription_change_plan(
+    *, actor: User, subscription: Subscription, plan: Plan, invite_token: str = ""
+) -> Subscription:
+    """Upgrades take effect at once (prorated by billing); downgrades at the period end."""
+    require_capability(actor, subscription.organization, "billing")
+    subscription = (
+        Subscription.objects.select_for_update()
+        .select_related("plan", "api")
+        .get(pk=subscription.pk)
+    )
+    if subscription.status not in (S.TRIALING, S.ACTIVE):
+        raise Conflict("Only active or trialing subscriptions can change plans.")
+    if plan.api_id != subscription.api_id:
+        raise ServiceError("That plan belongs to another API.", field="plan")
+    if plan.pk == subscription.plan_id:
+        raise Conflict("You are already on this plan.", field="plan")
+    _check_can_subscribe(subscription.organization, plan, invite_token)
+    old_plan = subscription.plan
+    if is_upgrade(old_plan, plan):
+        subscription.plan, subscription.scheduled_plan = plan, None
+        subscription.cancel_at_period_end = False
+        subscription.save()
+        collection_hooks.plan_upgraded(subscription, old_plan, timezone.now())
+        action = "subscription.upgraded"
+    else:
+        subscription.scheduled_plan = plan
+        subscription.save(update_fields=["scheduled_plan", "updated_at"])
+        action = "subscription.downgrade_scheduled"
+    audit_record(
+        action=action,
+        actor=actor,
+        organization=subscription.organization,
+        target=subscription,
+        data={"from": old_plan.public_id, "to": plan.public_id},
+    )
+    _tell_provider(
+        subscription,
+        "subscription.changed",
+        f"{subscription.organization.name} moved to {plan.name}",
+    )
+    _invalidate(subscription)
+    return subscription
+
+
+@transaction.atomic
+def subscription_renew(*, subscription: Subscription) -> Subscription:
+    """Roll a subscription whose period ended into the next one: apply a scheduled
+    downgrade, end a scheduled cancellation, end a trial. Called by billing's period close,
+    after it rated the closed period. Idempotent: a subscription whose period has not
+    ended is left alone."""
+    subscription = (
+        Subscription.objects.select_for_update().select_related("plan").get(pk=subscription.pk)
+    )
+    if subscription.status == S.CANCELED or subscription.current_period_end > timezone.now():
+        return subscription
+    if subscription.cancel_at_period_end:
+        return _transition(subscription, "cancel_now")
+    start, end = next_period(subscription.period_anchor, subscription.current_period_start)
+    subscription.current_period_start, subscription.current_period_end = start, end
+    if subscription.scheduled_plan_id:
+        subscription.plan, subscription.scheduled_plan = subscription.scheduled_plan, None
+    if (
+        subscription.status == S.TRIALING
+        and subscription.trial_ends_at
+        and subscription.trial_ends_at <= start
+    ):
+        subscription.status = S.ACTIVE
+    subscription.save()
+    audit_record(
+        action="subscription.renewed",
+        organization=subscription.organization,
+        target=subscription,
+        data={"period_start": start.isoformat()},
+    )
+    _invalidate(subscription)
+    return subscription
+
+
+@transaction.atomic
+def subscription_set_spend_cap(
+    *, actor: User, subscription: Subscription, spend_cap: Decimal | None
+) -> Subscription:
+    require_capability(actor, subscription.organization, "billing")
+    if spend_cap is not None and spend_cap < 0:
+        raise ServiceError("A spend cap cannot be negative.", field="spend_cap")
+    subscription.spend_cap = spend_cap
+    subscription.save(update_fields=["spend_cap", "updated_at"])
+    audit_record(
+        action="subscription.spend_cap_set",
+        actor=actor,
+        organization=subscription.organization,
+        target=subscription,
+        data={"spend_cap": str(spend_cap) if spend_cap is not None else None},
+    )
+    _invalidate(subscription)
+    return subscription
