@@ -9,4 +9,5 @@ urlpatterns = [
     path("", include("apps.catalog.api_urls")),
     path("", include("apps.subscriptions.api_urls")),
     path("", include("apps.keys.api_urls")),
+    path("", include("apps.analytics.api_urls")),
 ]

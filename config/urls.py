@@ -16,6 +16,7 @@ urlpatterns = [
     path("", catalog_views.home, name="home"),
     path("", include("apps.catalog.urls")),
     path("", include("apps.subscriptions.urls")),
+    path("", include("apps.analytics.urls")),
     path("demo-upstreams/", include("apps.demo_upstreams.urls")),
     path("healthz", core_views.healthz, name="healthz"),
     path("readyz", core_views.readyz, name="readyz"),

@@ -55,6 +55,12 @@ def _schema_example(schema: dict, depth: int = 0):
     return _example({"schema": schema})
 
 
+def body_example(request_body: dict | None):
+    """An example request body (JSON value), for the Try it console."""
+    media_type, value = _body_example(request_body)
+    return value if media_type and media_type.endswith("json") else None
+
+
 def build_url(gateway_base: str, endpoint) -> str:
     path = endpoint.path
     query = {}

@@ -54,6 +54,8 @@ NOT_RETURNED = {
     "proxy-connection",
     "set-cookie",
     "x-tollgate-units",
+    "date",  # the gateway's server sets its own Date and Server
+    "server",
 }
 
 

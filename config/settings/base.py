@@ -65,6 +65,7 @@ INSTALLED_APPS = [
     "apps.metering",
     "apps.gateway",
     "apps.billing",
+    "apps.analytics",
     # later apps are added here as they land
 ]
 
@@ -163,6 +164,7 @@ CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE_FILENAME = str(RUN_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
+    "flush-usage": {"task": "apps.metering.tasks.flush_usage", "schedule": 10.0},
     "purge-expired-invitations": {
         "task": "apps.accounts.tasks.purge_expired_invitations",
         "schedule": crontab(minute=30, hour=3),
@@ -318,3 +320,7 @@ LOGGING = {
     },
 }
 FORMS_URLFIELD_ASSUME_HTTPS = True
+
+# SQLite cannot make NULL endpoints collide in the aggregates' unique constraint; the flush
+# is serialised by its ledger lock and looks rows up itself, so nothing relies on it there.
+SILENCED_SYSTEM_CHECKS = ["models.W047"]

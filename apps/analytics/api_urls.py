@@ -1,0 +1,11 @@
+from django.urls import path
+
+from . import api
+
+urlpatterns = [
+    path(
+        "subscriptions/<str:subscription_id>/usage/",
+        api.SubscriptionUsageView.as_view(),
+        name="subscription-usage",
+    ),
+]

@@ -1,0 +1,94 @@
+"""Usage as people read it: the current period of a subscription, with the charges the
+rating engine estimates (the same engine that writes the invoice)."""
+
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal
+
+from apps.billing.rating import Estimate, PlanTerms, estimate
+from apps.keys.models import ApiKey
+from apps.metering import selectors as usage
+from apps.subscriptions.models import Subscription, SubscriptionStatus
+
+
+@dataclass
+class PeriodUsage:
+    subscription: Subscription
+    totals: dict
+    by_day: list[dict]
+    by_endpoint: list[dict]
+    by_key: list[dict]
+    estimate: Estimate
+
+    @property
+    def included(self) -> int:
+        return self.subscription.plan.included_units
+
+    @property
+    def used_percent(self) -> float:
+        if not self.included:
+            return 0.0
+        return min(100.0, float(self.totals["billable_units"]) * 100 / self.included)
+
+    @property
+    def errors(self) -> int:
+        return self.totals["status_4xx"] + self.totals["status_5xx"]
+
+
+def period_usage(subscription: Subscription) -> PeriodUsage:
+    start = subscription.current_period_start
+    totals = usage.subscription_period_summary(subscription, start)
+    terms = PlanTerms.from_plan(subscription.plan)
+    in_trial = subscription.status == SubscriptionStatus.TRIALING
+    charges = estimate(
+        terms,
+        Decimal(totals["billable_units"]),
+        period_start=start,
+        period_end=subscription.current_period_end,
+        in_trial=in_trial,
+    )
+    by_key = usage.subscription_usage_by_key(subscription, start)
+    prefixes = dict(
+        ApiKey.objects.filter(pk__in=[row["api_key_id"] for row in by_key]).values_list(
+            "pk", "prefix"
+        )
+    )
+    for row in by_key:
+        row["prefix"] = prefixes.get(row["api_key_id"], "deleted key")
+    return PeriodUsage(
+        subscription=subscription,
+        totals=totals,
+        by_day=_fill_days(subscription, usage.subscription_usage_by_day(subscription, start)),
+        by_endpoint=usage.subscription_usage_by_endpoint(subscription, start),
+        by_key=by_key,
+        estimate=charges,
+    )
+
+
+def _fill_days(subscription: Subscription, rows: list[dict]) -> list[dict]:
+    """One row per day of the period so far, zeros where nothing happened."""
+    by_date = {row["day"]: row for row in rows}
+    day = subscription.current_period_start.date()
+    last = min(
+        subscription.current_period_end - timedelta(seconds=1),
+        max(subscription.current_period_start, _now()),
+    ).date()
+    filled = []
+    while day <= last:
+        row = by_date.get(day) or {
+            "day": day,
+            "calls": 0,
+            "units": Decimal(0),
+            "errors_4xx": 0,
+            "errors_5xx": 0,
+            "gateway_errors": 0,
+        }
+        filled.append(row)
+        day += timedelta(days=1)
+    return filled
+
+
+def _now():
+    from django.utils import timezone
+
+    return timezone.now()
