@@ -10,4 +10,5 @@ urlpatterns = [
     path("", include("apps.subscriptions.api_urls")),
     path("", include("apps.keys.api_urls")),
     path("", include("apps.analytics.api_urls")),
+    path("", include("apps.billing.api_urls")),
 ]

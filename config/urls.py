@@ -17,6 +17,7 @@ urlpatterns = [
     path("", include("apps.catalog.urls")),
     path("", include("apps.subscriptions.urls")),
     path("", include("apps.analytics.urls")),
+    path("", include("apps.billing.urls")),
     path("demo-upstreams/", include("apps.demo_upstreams.urls")),
     path("healthz", core_views.healthz, name="healthz"),
     path("readyz", core_views.readyz, name="readyz"),

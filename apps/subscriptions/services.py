@@ -30,7 +30,7 @@ from apps.core.errors import Conflict, Forbidden, NotFound, ServiceError
 from apps.core.invalidation import publish_invalidation
 
 from .models import Plan, PlanVisibility, Subscription, SubscriptionStatus
-from .periods import next_period, period_bounds
+from .periods import period_bounds, period_index
 from .pricing import validate_plan_terms
 
 S = SubscriptionStatus
@@ -244,11 +244,15 @@ def _create_locked(*, actor, organization, plan, invite_token, now) -> Subscript
         organization=organization, api=plan.api, plan=plan, created_by=actor, period_anchor=now
     )
     subscription.current_period_start, subscription.current_period_end = period_bounds(now, 0)
+    if plan.trial_days:
+        # the trial is a first period of its own; monthly periods are anchored at its end,
+        # as Stripe anchors billing cycles after a trial
+        trial_end = now + timedelta(days=plan.trial_days)
+        subscription.trial_ends_at = subscription.period_anchor = trial_end
+        subscription.current_period_end = trial_end
     needs_card = not plan.is_free and collection_hooks.card_required(subscription)
     subscription.status = _first_status(plan, needs_card)
     subscription.manual_invoicing = not plan.is_free and not needs_card
-    if plan.trial_days:
-        subscription.trial_ends_at = now + timedelta(days=plan.trial_days)
     try:
         with transaction.atomic():
             subscription.save()
@@ -469,6 +473,15 @@ def subscription_change_plan(
     return subscription
 
 
+def following_period(subscription: Subscription) -> tuple[datetime, datetime]:
+    """The period after the current one: it starts where the current one ends (a trial's
+    end, or anchor + n months) and ends at the next anchor month."""
+    start = subscription.current_period_end
+    return start, period_bounds(
+        subscription.period_anchor, period_index(subscription.period_anchor, start)
+    )[1]
+
+
 @transaction.atomic
 def subscription_renew(*, subscription: Subscription) -> Subscription:
     """Roll a subscription whose period ended into the next one: apply a scheduled
@@ -482,7 +495,7 @@ def subscription_renew(*, subscription: Subscription) -> Subscription:
         return subscription
     if subscription.cancel_at_period_end:
         return _transition(subscription, "cancel_now")
-    start, end = next_period(subscription.period_anchor, subscription.current_period_start)
+    start, end = following_period(subscription)
     subscription.current_period_start, subscription.current_period_end = start, end
     if subscription.scheduled_plan_id:
         subscription.plan, subscription.scheduled_plan = subscription.scheduled_plan, None

@@ -165,6 +165,10 @@ CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE_FILENAME = str(RUN_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
     "flush-usage": {"task": "apps.metering.tasks.flush_usage", "schedule": 10.0},
+    "close-due-periods": {
+        "task": "apps.billing.tasks.close_due_periods",
+        "schedule": crontab(minute="*/5"),
+    },
     "purge-expired-invitations": {
         "task": "apps.accounts.tasks.purge_expired_invitations",
         "schedule": crontab(minute=30, hour=3),
@@ -265,6 +269,7 @@ SPECTACULAR_SETTINGS = {
         "ApiVisibilityEnum": "apps.catalog.models.Visibility",
         "PlanVisibilityEnum": "apps.subscriptions.models.PlanVisibility",
         "SubscriptionStatusEnum": "apps.subscriptions.models.SubscriptionStatus",
+        "InvoiceStatusEnum": "apps.billing.models.InvoiceStatus",
     },
 }
 

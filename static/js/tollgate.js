@@ -32,6 +32,8 @@
     }
   });
 
+  onClick("[data-print]", function () { window.print(); });
+
   onClick("[data-dismiss]", function (event, button) {
     var toast = button.closest(".toast");
     if (toast) toast.remove();

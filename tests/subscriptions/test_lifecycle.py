@@ -246,3 +246,20 @@ def test_the_provider_hears_about_new_and_canceled_subscriptions(owner, org, fre
         )
     )
     assert "subscription.created" in kinds and "subscription.canceled" in kinds
+
+
+def test_a_trial_is_its_own_first_period_then_months_anchor_at_its_end(owner, org, paid_plan):
+    paid_plan.trial_days = 14
+    paid_plan.save()
+    start = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
+    subscription = services.subscription_create(
+        actor=owner, organization=org, plan=paid_plan, now=start
+    ).subscription
+    assert subscription.current_period_end == datetime(2026, 3, 15, 9, 0, tzinfo=UTC)
+    with time_machine.travel(subscription.current_period_end + timedelta(seconds=1)):
+        subscription = services.subscription_renew(subscription=subscription)
+    assert subscription.status == S.ACTIVE
+    assert (subscription.current_period_start, subscription.current_period_end) == (
+        datetime(2026, 3, 15, 9, 0, tzinfo=UTC),
+        datetime(2026, 4, 15, 9, 0, tzinfo=UTC),
+    )

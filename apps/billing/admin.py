@@ -1,0 +1,149 @@
+from decimal import Decimal, InvalidOperation
+
+from django import forms
+from django.contrib import admin, messages
+from django.shortcuts import render
+
+from apps.core.errors import ServiceError
+
+from . import services
+from .models import BillingAccount, Invoice, InvoiceLine, InvoiceSequence, Refund, UsageAlert
+
+
+class InvoiceLineInline(admin.TabularInline):
+    model = InvoiceLine
+    extra = 0
+    can_delete = False
+    fields = ["description", "quantity", "unit_price", "amount", "provider"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+class RefundInline(admin.TabularInline):
+    model = Refund
+    extra = 0
+    can_delete = False
+    readonly_fields = ["amount", "reason", "created_by", "stripe_refund_id", "created_at"]
+    fields = readonly_fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+class RefundForm(forms.Form):
+    amount = forms.CharField(required=False, help_text="Empty: refund what is left.")
+    reason = forms.CharField(max_length=300)
+
+
+def _each(request, queryset, action, done: str, **kwargs) -> None:
+    count = 0
+    for invoice in queryset:
+        try:
+            action(invoice=invoice, actor=request.user, **kwargs)
+            count += 1
+        except ServiceError as error:
+            messages.error(request, f"{invoice}: {error.message}")
+    if count:
+        messages.success(request, f"{done} {count} invoice(s).")
+
+
+@admin.register(Invoice)
+class InvoiceAdmin(admin.ModelAdmin):
+    list_display = [
+        "number",
+        "organization",
+        "subscription",
+        "status",
+        "collection_method",
+        "total",
+        "amount_refunded",
+        "issued_at",
+        "due_at",
+        "paid_at",
+    ]
+    list_filter = ["status", "collection_method", ("payment_failed_at", admin.EmptyFieldListFilter)]
+    search_fields = ["number", "public_id", "organization__name", "stripe_invoice_id"]
+    list_select_related = ["organization", "subscription__api"]
+    date_hierarchy = "issued_at"
+    readonly_fields = [f.name for f in Invoice._meta.fields]
+    inlines = [InvoiceLineInline, RefundInline]
+    actions = ["mark_paid", "refund", "void", "uncollectible"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.action(description="Mark paid (bank transfer received)")
+    def mark_paid(self, request, queryset):
+        _each(request, queryset, services.invoice_mark_paid, "Marked paid")
+
+    @admin.action(description="Void selected open invoices")
+    def void(self, request, queryset):
+        _each(request, queryset, services.invoice_void, "Voided")
+
+    @admin.action(description="Write off as uncollectible")
+    def uncollectible(self, request, queryset):
+        _each(request, queryset, services.invoice_mark_uncollectible, "Wrote off")
+
+    @admin.action(description="Refund selected paid invoices (asks amount and reason)…")
+    def refund(self, request, queryset):
+        form = RefundForm(request.POST if "reason" in request.POST else None)
+        if not form.is_valid():
+            return render(
+                request,
+                "admin/billing/refund.html",
+                {
+                    **self.admin_site.each_context(request),
+                    "title": "Refund invoices",
+                    "queryset": queryset,
+                    "form": form,
+                    "opts": self.model._meta,
+                },
+            )
+        try:
+            amount = Decimal(form.cleaned_data["amount"]) if form.cleaned_data["amount"] else None
+        except InvalidOperation:
+            messages.error(request, "The amount is not a number.")
+            return None
+        _each(
+            request,
+            queryset,
+            services.invoice_refund,
+            "Refunded",
+            amount=amount,
+            reason=form.cleaned_data["reason"],
+        )
+        return None
+
+
+@admin.register(BillingAccount)
+class BillingAccountAdmin(admin.ModelAdmin):
+    list_display = ["organization", "stripe_customer_id", "card_brand", "card_last4"]
+    search_fields = ["organization__name", "stripe_customer_id"]
+    readonly_fields = ["organization", "stripe_customer_id", "default_payment_method"]
+
+
+@admin.register(Refund)
+class RefundAdmin(admin.ModelAdmin):
+    list_display = ["public_id", "invoice", "amount", "reason", "created_by", "created_at"]
+    search_fields = ["invoice__number", "public_id"]
+    readonly_fields = [f.name for f in Refund._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+
+@admin.register(InvoiceSequence)
+class InvoiceSequenceAdmin(admin.ModelAdmin):
+    list_display = ["year", "last_number"]
+    readonly_fields = ["year", "last_number"]
+
+
+@admin.register(UsageAlert)
+class UsageAlertAdmin(admin.ModelAdmin):
+    list_display = ["subscription", "basis", "percent", "last_fired_period"]
+    list_filter = ["basis"]

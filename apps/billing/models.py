@@ -1,0 +1,153 @@
+from django.db import models
+
+from apps.accounts.models import Organization, User
+from apps.catalog.models import Api
+from apps.core.models import PublicIdField, TimeStampedModel
+from apps.core.money import MoneyField, UnitPriceField
+from apps.subscriptions.models import Plan, Subscription
+
+
+class BillingAccount(TimeStampedModel):
+    """A consumer organization's payment setup: its Stripe customer and whether a card is
+    saved. Without Stripe, every organization is invoiced manually."""
+
+    organization = models.OneToOneField(
+        Organization, on_delete=models.CASCADE, related_name="billing_account"
+    )
+    stripe_customer_id = models.CharField(max_length=64, blank=True, db_index=True)
+    default_payment_method = models.CharField(max_length=64, blank=True)
+    card_brand = models.CharField(max_length=20, blank=True)
+    card_last4 = models.CharField(max_length=4, blank=True)
+
+    def __str__(self):
+        return f"Billing for {self.organization}"
+
+    @property
+    def has_card(self) -> bool:
+        return bool(self.default_payment_method)
+
+
+class InvoiceStatus(models.TextChoices):
+    DRAFT = "draft", "Draft"
+    OPEN = "open", "Open"
+    PAID = "paid", "Paid"
+    VOID = "void", "Void"
+    UNCOLLECTIBLE = "uncollectible", "Uncollectible"
+
+
+class CollectionMethod(models.TextChoices):
+    STRIPE = "stripe", "Card (Stripe)"
+    MANUAL = "manual", "Bank transfer"
+
+
+class Invoice(TimeStampedModel):
+    """What a consumer owes for one subscription: a period's usage and the next fee, a
+    first fee, or an upgrade's proration. `key` makes issuing idempotent: one invoice per
+    subscription and period (or event), however many workers run the job."""
+
+    public_id = PublicIdField(prefix="in")
+    key = models.CharField(max_length=120, unique=True)
+    number = models.CharField(max_length=30, unique=True, null=True, blank=True)
+    organization = models.ForeignKey(
+        Organization, on_delete=models.PROTECT, related_name="invoices"
+    )
+    subscription = models.ForeignKey(
+        Subscription, on_delete=models.PROTECT, related_name="invoices"
+    )
+    status = models.CharField(
+        max_length=20, choices=InvoiceStatus.choices, default=InvoiceStatus.DRAFT, db_index=True
+    )
+    collection_method = models.CharField(max_length=10, choices=CollectionMethod.choices)
+    currency = models.CharField(max_length=3)
+    period_start = models.DateTimeField(null=True, blank=True)
+    period_end = models.DateTimeField(null=True, blank=True)
+    total = MoneyField(default=0)
+    amount_refunded = MoneyField(default=0)
+    issued_at = models.DateTimeField(null=True, blank=True)
+    due_at = models.DateTimeField(null=True, blank=True)
+    paid_at = models.DateTimeField(null=True, blank=True)
+    payment_failed_at = models.DateTimeField(null=True, blank=True)
+    stripe_invoice_id = models.CharField(max_length=64, blank=True, db_index=True)
+    hosted_invoice_url = models.URLField(max_length=500, blank=True)
+    memo = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["-issued_at", "-id"]
+        indexes = [models.Index(fields=["organization", "-issued_at"])]
+
+    def __str__(self):
+        return self.number or f"Draft {self.public_id}"
+
+    @property
+    def amount_due(self):
+        return self.total if self.status == InvoiceStatus.OPEN else 0
+
+
+class InvoiceLine(models.Model):
+    """One line as the rating engine computed it (rounded once), with the provider it pays."""
+
+    invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="lines")
+    kind = models.CharField(max_length=30)
+    description = models.CharField(max_length=300)
+    quantity = models.DecimalField(max_digits=20, decimal_places=3)
+    unit_price = UnitPriceField(null=True, blank=True)
+    amount = MoneyField()
+    period_start = models.DateTimeField(null=True, blank=True)
+    period_end = models.DateTimeField(null=True, blank=True)
+    api = models.ForeignKey(Api, on_delete=models.PROTECT, related_name="+")
+    plan = models.ForeignKey(Plan, null=True, on_delete=models.SET_NULL, related_name="+")
+    provider = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="+")
+    position = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["invoice", "position", "id"]
+
+    def __str__(self):
+        return f"{self.description}: {self.amount}"
+
+
+class InvoiceSequence(models.Model):
+    """Gapless invoice numbers per year: the row is locked while a number is taken, in the
+    same transaction that issues the invoice."""
+
+    year = models.PositiveIntegerField(unique=True)
+    last_number = models.PositiveIntegerField(default=0)
+
+    def __str__(self):
+        return f"{self.year}: {self.last_number}"
+
+
+class Refund(TimeStampedModel):
+    public_id = PublicIdField(prefix="re")
+    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="refunds")
+    amount = MoneyField()
+    reason = models.CharField(max_length=300, blank=True)
+    created_by = models.ForeignKey(User, null=True, on_delete=models.SET_NULL, related_name="+")
+    stripe_refund_id = models.CharField(max_length=64, blank=True)
+
+    def __str__(self):
+        return f"Refund {self.amount} of {self.invoice}"
+
+
+class UsageAlert(TimeStampedModel):
+    """A threshold the consumer wants to hear about, fired once per period."""
+
+    class Basis(models.TextChoices):
+        INCLUDED_UNITS = "included_units", "% of the included units"
+        SPEND_CAP = "spend_cap", "% of the spend cap"
+
+    subscription = models.ForeignKey(Subscription, on_delete=models.CASCADE, related_name="alerts")
+    basis = models.CharField(max_length=20, choices=Basis.choices)
+    percent = models.PositiveSmallIntegerField()
+    last_fired_period = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["subscription", "basis", "percent"], name="one_alert_per_threshold"
+            )
+        ]
+        ordering = ["basis", "percent"]
+
+    def __str__(self):
+        return f"{self.percent}% of {self.get_basis_display()}"

@@ -1,0 +1,8 @@
+"""News billing gives to higher apps (payouts, webhooks), sent after the transaction
+commits: `invoice_paid(invoice)`, `invoice_refunded(invoice, refund)`."""
+
+import django.dispatch
+
+invoice_paid = django.dispatch.Signal()
+invoice_refunded = django.dispatch.Signal()
+invoice_issued = django.dispatch.Signal()

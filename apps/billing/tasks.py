@@ -1,0 +1,51 @@
+"""Billing jobs. Each is idempotent: a repeat, or two workers at once, change nothing twice."""
+
+import logging
+
+from celery import shared_task
+
+from . import services
+from .collection import collector
+from .models import Invoice, Refund
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task(ignore_result=True)
+def close_due_periods() -> int:
+    """Beat, every few minutes: flush pending usage, then invoice every ended period."""
+    from apps.metering.tasks import flush_usage
+
+    flush_usage()
+    closed = 0
+    for subscription_id in services.due_subscription_ids():
+        try:
+            services.close_period(subscription_id)
+            closed += 1
+        except Exception:  # one bad subscription must not stop the others; it retries next run
+            logger.exception("closing the period of subscription %s failed", subscription_id)
+    return closed
+
+
+@shared_task(
+    bind=True,
+    ignore_result=True,
+    max_retries=8,
+    retry_backoff=True,
+    autoretry_for=(ConnectionError, TimeoutError),
+)
+def collect_invoice(self, invoice_id: int) -> None:
+    invoice = Invoice.objects.select_related("organization", "subscription").get(pk=invoice_id)
+    collector().collect(invoice)
+
+
+@shared_task(
+    bind=True,
+    ignore_result=True,
+    max_retries=8,
+    retry_backoff=True,
+    autoretry_for=(ConnectionError, TimeoutError),
+)
+def send_refund(self, refund_id: int) -> None:
+    refund = Refund.objects.select_related("invoice").get(pk=refund_id)
+    collector().refund(refund.invoice, refund)

@@ -1,0 +1,89 @@
+"""Provider payouts in the platform API: balance, payouts, ledger (the request's
+organization only; another organization's payout is a 404)."""
+
+from decimal import Decimal
+
+from django.conf import settings
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import generics
+from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from apps.accounts.scoping import OrganizationScopedMixin
+from apps.core.errors import ServiceError
+
+from . import selectors
+from .periods import parse_month
+from .serializers import BalanceOutput, LedgerEntryOutput, PayoutOutput
+
+
+class ProviderBalanceView(OrganizationScopedMixin, APIView):
+    """What the organization has earned as a provider and not yet been paid, the next
+    monthly payout and whether it will be paid, and its Stripe Connect status."""
+
+    @extend_schema(responses=BalanceOutput, summary="Provider balance and next payout")
+    def get(self, request):
+        organization = self.organization
+        account = selectors.provider_account(organization)
+        summary = selectors.balance_summary(organization, account)
+        upcoming = selectors.next_payout(organization, balance=summary.balance, account=account)
+        data = {
+            **summary.__dict__,
+            "payout_minimum": Decimal(settings.PAYOUT_MINIMUM),
+            "next_payout": upcoming.__dict__,
+            "stripe_account": {
+                "configured": selectors.stripe_configured(),
+                "connected": bool(account and account.stripe_account_id),
+                "details_submitted": bool(account and account.details_submitted),
+                "payouts_enabled": bool(account and account.payouts_enabled),
+            },
+        }
+        return Response(BalanceOutput(data).data)
+
+
+class ProviderPayoutListView(OrganizationScopedMixin, generics.ListAPIView):
+    """Payouts made to the organization, newest first."""
+
+    serializer_class = PayoutOutput
+
+    def get_queryset(self):
+        return selectors.payouts_for(self.organization)
+
+    @extend_schema(summary="List the provider's payouts")
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+
+class ProviderPayoutDetailView(OrganizationScopedMixin, APIView):
+    @extend_schema(responses=PayoutOutput, summary="Read one payout")
+    def get(self, request, payout_id: str):
+        payout = selectors.payout_for(self.organization, payout_id)
+        if payout is None:
+            raise NotFound("No such payout.")
+        return Response(PayoutOutput(payout).data)
+
+
+class ProviderLedgerView(OrganizationScopedMixin, generics.ListAPIView):
+    """The provider's ledger, newest first: earnings (provider share, with the gross and
+    the platform fee), refunds, payouts and returned payouts. `amount` is signed."""
+
+    serializer_class = LedgerEntryOutput
+
+    def get_queryset(self):
+        month = self.request.query_params.get("month")
+        if month:
+            try:
+                parse_month(month)
+            except ServiceError as error:
+                raise ValidationError({"month": [error.message]}) from error
+        return selectors.entries_for(self.organization, month).order_by("-created_at", "-id")
+
+    @extend_schema(
+        summary="List the provider's ledger entries",
+        parameters=[
+            OpenApiParameter("month", str, description="Only this month (UTC), YYYY-MM.")
+        ],
+    )
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)

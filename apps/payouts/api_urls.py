@@ -1,0 +1,14 @@
+from django.urls import path
+
+from . import api
+
+urlpatterns = [
+    path("provider/balance/", api.ProviderBalanceView.as_view(), name="provider-balance"),
+    path("provider/payouts/", api.ProviderPayoutListView.as_view(), name="provider-payouts"),
+    path(
+        "provider/payouts/<str:payout_id>/",
+        api.ProviderPayoutDetailView.as_view(),
+        name="provider-payout",
+    ),
+    path("provider/ledger/", api.ProviderLedgerView.as_view(), name="provider-ledger"),
+]

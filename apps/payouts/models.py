@@ -1,0 +1,175 @@
+"""The provider ledger: what each provider organization earned, had reversed and was paid.
+
+Every change to a provider's money is a row in `LedgerEntry`; rows are never edited or
+deleted, and the balance is their sum. Unique constraints make each entry enterable once,
+so repeated signals, webhooks and payout runs cannot count anything twice."""
+
+from decimal import Decimal
+
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from apps.accounts.models import Organization, User
+from apps.billing.models import InvoiceLine, Refund
+from apps.core.models import PublicIdField, TimeStampedModel
+from apps.core.money import MoneyField
+
+
+class ProviderAccount(TimeStampedModel):
+    """A provider organization's payout setup: its Stripe Connect account and the status
+    Stripe reports for it (`account.updated`), and the fee staff may set for it."""
+
+    organization = models.OneToOneField(
+        Organization, on_delete=models.CASCADE, related_name="provider_account"
+    )
+    stripe_account_id = models.CharField(max_length=64, blank=True, db_index=True)
+    details_submitted = models.BooleanField(default=False)
+    payouts_enabled = models.BooleanField(default=False)
+    status_updated_at = models.DateTimeField(null=True, blank=True)
+    fee_percent_override = models.DecimalField(
+        "platform fee override (%)",
+        max_digits=5,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(Decimal(0)), MaxValueValidator(Decimal(100))],
+        help_text="Leave empty to use the marketplace fee (PLATFORM_FEE_PERCENT). Applies to "
+        "invoices paid from now on; entries already made keep their fee.",
+    )
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(fee_percent_override__isnull=True)
+                | Q(fee_percent_override__gte=0, fee_percent_override__lte=100),
+                name="payouts_fee_override_is_a_percentage",
+            ),
+            models.UniqueConstraint(
+                fields=["stripe_account_id"],
+                condition=~Q(stripe_account_id=""),
+                name="payouts_one_organization_per_stripe_account",
+            ),
+        ]
+
+    def __str__(self):
+        return f"Payouts of {self.organization}"
+
+    @property
+    def stripe_connected(self) -> bool:
+        return bool(self.stripe_account_id)
+
+
+class LedgerKind(models.TextChoices):
+    EARNING = "earning", "Earning"
+    REFUND_REVERSAL = "refund_reversal", "Refund"
+    PAYOUT = "payout", "Payout"
+    PAYOUT_REVERSAL = "payout_reversal", "Payout returned"
+
+
+class LedgerEntry(models.Model):
+    """One movement of a provider's money. `amount` is the provider's net (signed: earnings
+    are positive; refunds and payouts negative); `gross` and `platform_fee` say how it was
+    split (`gross = amount + platform_fee`), and stay zero for payouts."""
+
+    public_id = PublicIdField(prefix="le")
+    organization = models.ForeignKey(
+        Organization, on_delete=models.PROTECT, related_name="ledger_entries"
+    )
+    kind = models.CharField(max_length=20, choices=LedgerKind.choices)
+    amount = MoneyField()
+    gross = MoneyField(default=0)
+    platform_fee = MoneyField(default=0)
+    fee_percent = models.DecimalField(max_digits=5, decimal_places=2, null=True, blank=True)
+    currency = models.CharField(max_length=3)
+    description = models.CharField(max_length=300, blank=True)
+    invoice_line = models.ForeignKey(
+        InvoiceLine, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    refund = models.ForeignKey(
+        Refund, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    payout = models.ForeignKey(
+        "Payout", null=True, blank=True, on_delete=models.PROTECT, related_name="entries"
+    )
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = "ledger entries"
+        indexes = [models.Index(fields=["organization", "-created_at"])]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["invoice_line"],
+                condition=Q(kind="earning"),
+                name="payouts_one_earning_per_invoice_line",
+            ),
+            models.UniqueConstraint(
+                fields=["refund", "invoice_line"],
+                condition=Q(kind="refund_reversal"),
+                name="payouts_one_reversal_per_refund_and_line",
+            ),
+            models.UniqueConstraint(
+                fields=["payout", "kind"],
+                condition=Q(payout__isnull=False),
+                name="payouts_one_entry_per_payout_and_kind",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} {self.amount} ({self.organization})"
+
+
+class PayoutStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    PAID = "paid", "Paid"
+    FAILED = "failed", "Failed"
+    CANCELED = "canceled", "Canceled"
+
+
+class PayoutMethod(models.TextChoices):
+    STRIPE = "stripe", "Stripe transfer"
+    MANUAL = "manual", "Bank transfer (manual)"
+
+
+class Payout(TimeStampedModel):
+    """One payment of a provider's balance, made by a payout run. A provider gets at most one
+    payout per run period ("2026-11"), whatever runs, so a re-run never pays twice; the
+    Stripe transfer carries `idempotency_key` for the same reason."""
+
+    public_id = PublicIdField(prefix="payout")
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="payouts")
+    period = models.CharField(max_length=7, help_text="The run's month, YYYY-MM.")
+    amount = MoneyField()
+    currency = models.CharField(max_length=3)
+    status = models.CharField(
+        max_length=10, choices=PayoutStatus.choices, default=PayoutStatus.PENDING, db_index=True
+    )
+    method = models.CharField(max_length=10, choices=PayoutMethod.choices)
+    stripe_account_id = models.CharField(max_length=64, blank=True)
+    stripe_transfer_id = models.CharField(max_length=64, blank=True, db_index=True)
+    failure_reason = models.CharField(max_length=300, blank=True)
+    reference = models.CharField(
+        max_length=120, blank=True, help_text="The bank transfer's reference, for manual payouts."
+    )
+    paid_at = models.DateTimeField(null=True, blank=True)
+    marked_paid_by = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "period"], name="payouts_one_payout_per_provider_and_period"
+            ),
+            models.CheckConstraint(condition=Q(amount__gt=0), name="payouts_payout_is_positive"),
+        ]
+
+    def __str__(self):
+        return f"Payout {self.public_id} of {self.amount} {self.currency} to {self.organization}"
+
+    @property
+    def idempotency_key(self) -> str:
+        return f"tg-payout-{self.public_id}"

@@ -1,0 +1,85 @@
+from rest_framework import serializers
+
+from .models import LedgerEntry, LedgerKind, Payout, PayoutMethod, PayoutStatus
+
+MONEY = {"max_digits": 14, "decimal_places": 2}
+
+
+class NextPayoutOutput(serializers.Serializer):
+    date = serializers.DateField(help_text="The monthly run: the 1st of next month (UTC).")
+    period = serializers.CharField(help_text="The run's period, YYYY-MM.")
+    amount = serializers.DecimalField(**MONEY, help_text="The balance it would pay today.")
+    will_be_paid = serializers.BooleanField()
+    method = serializers.CharField(
+        allow_null=True, help_text="`stripe`, `manual` (bank transfer by staff), or null."
+    )
+    reason = serializers.CharField()
+
+
+class StripeAccountOutput(serializers.Serializer):
+    configured = serializers.BooleanField(help_text="Whether the marketplace uses Stripe.")
+    connected = serializers.BooleanField()
+    details_submitted = serializers.BooleanField()
+    payouts_enabled = serializers.BooleanField()
+
+
+class BalanceOutput(serializers.Serializer):
+    balance = serializers.DecimalField(**MONEY, help_text="Earned and not yet paid out.")
+    currency = serializers.CharField()
+    earned = serializers.DecimalField(**MONEY, help_text="Net earnings after refunds.")
+    gross = serializers.DecimalField(**MONEY, help_text="What consumers paid, after refunds.")
+    platform_fees = serializers.DecimalField(**MONEY)
+    paid_out = serializers.DecimalField(**MONEY)
+    in_transit = serializers.DecimalField(**MONEY, help_text="Payouts made and not yet paid.")
+    fee_percent = serializers.DecimalField(max_digits=5, decimal_places=2)
+    payout_minimum = serializers.DecimalField(**MONEY)
+    next_payout = NextPayoutOutput()
+    stripe_account = StripeAccountOutput()
+
+
+class PayoutOutput(serializers.ModelSerializer):
+    id = serializers.CharField(source="public_id")
+    status = serializers.ChoiceField(choices=PayoutStatus.choices)
+    method = serializers.ChoiceField(choices=PayoutMethod.choices)
+
+    class Meta:
+        model = Payout
+        fields = [
+            "id",
+            "period",
+            "amount",
+            "currency",
+            "status",
+            "method",
+            "created_at",
+            "paid_at",
+            "stripe_transfer_id",
+            "failure_reason",
+        ]
+
+
+class LedgerEntryOutput(serializers.ModelSerializer):
+    id = serializers.CharField(source="public_id")
+    kind = serializers.ChoiceField(choices=LedgerKind.choices)
+    invoice = serializers.SerializerMethodField()
+    payout = serializers.SlugRelatedField(slug_field="public_id", read_only=True)
+
+    class Meta:
+        model = LedgerEntry
+        fields = [
+            "id",
+            "created_at",
+            "kind",
+            "description",
+            "gross",
+            "fee_percent",
+            "platform_fee",
+            "amount",
+            "currency",
+            "invoice",
+            "payout",
+        ]
+
+    def get_invoice(self, entry) -> str | None:
+        line = entry.invoice_line
+        return line.invoice.number if line else None
