@@ -29,6 +29,7 @@ urlpatterns = [
     path("console/", include("apps.accounts.urls")),
     path("console/", include("apps.keys.urls")),
     path("", include(invitation_urlpatterns)),
+    path("stripe/", include("djstripe.urls", namespace="djstripe")),
     path("api/v1/", include("config.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),

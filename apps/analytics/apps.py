@@ -10,7 +10,8 @@ class AnalyticsConfig(AppConfig):
         from apps.catalog import views as catalog_views
         from apps.subscriptions import views as subscription_views
 
-        from . import panels
+        from . import panels, quality
 
         subscription_views.subscription_panels.append(panels.usage_panel)
         catalog_views.api_page_sections.append(panels.try_it_section)
+        catalog_views.api_page_sections.append(quality.quality_section)

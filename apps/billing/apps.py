@@ -11,9 +11,10 @@ class BillingConfig(AppConfig):
         from apps.subscriptions import services as subscription_services
         from apps.subscriptions import views as subscription_views
 
-        from . import alerts, panels
+        from . import alerts, panels, stripe_webhooks
         from .hooks import BillingHooks
 
         subscription_services.set_collection_hooks(BillingHooks())
         metering_services.usage_listeners.append(alerts.check_after_flush)
         subscription_views.subscription_panels.append(panels.billing_panel)
+        stripe_webhooks.connect()

@@ -2,11 +2,11 @@
 provider's earnings, so money is visible right after `make run`."""
 
 from datetime import timedelta
-from decimal import Decimal
 
 from django.utils import timezone
 
-from apps.metering.models import LATENCY_BUCKETS_MS, UsageAggregate
+from apps.metering.events import CallEvent
+from apps.metering.flush import apply_events
 from apps.subscriptions import services as subscription_services
 from apps.subscriptions.models import Plan, Subscription
 
@@ -25,6 +25,7 @@ def seed(demo: dict) -> None:
         subscription = subscription_services.subscription_create(
             actor=consumer, organization=organization, plan=plan, now=started
         ).subscription
+        Subscription.objects.filter(pk=subscription.pk).update(created_at=started)
         _usage(subscription)
     first = services.invoice_first_period(subscription)
     services.close_period(subscription.pk)
@@ -33,30 +34,30 @@ def seed(demo: dict) -> None:
 
 
 def _usage(subscription: Subscription) -> None:
-    """A month of calls, spread over the closed period's days."""
+    """A month of calls over the closed period, written the way the flush writes them."""
     start = subscription.current_period_start
     days = (subscription.current_period_end - start).days
-    per_day = DEMO_UNITS_FIRST_PERIOD // days
+    calls_per_day = DEMO_UNITS_FIRST_PERIOD // 2 // days
+    events = []
     for day in range(days):
-        units = per_day + (DEMO_UNITS_FIRST_PERIOD - per_day * days if day == 0 else 0)
-        histogram = [0] * (len(LATENCY_BUCKETS_MS) + 1)
-        histogram[3], histogram[4], histogram[6] = (
-            units // 2,
-            units // 3,
-            units - units // 2 - units // 3,
+        calls = calls_per_day + (
+            DEMO_UNITS_FIRST_PERIOD // 2 - calls_per_day * days if day == 0 else 0
         )
-        UsageAggregate.objects.create(
-            subscription=subscription,
-            api_key_id=None,
-            endpoint=None,
-            hour=start + timedelta(days=day, hours=2),
-            period_start=start,
-            calls=units,
-            billable_calls=units,
-            billable_units=Decimal(units),
-            status_2xx=units,
-            latency_ms_sum=units * 60,
-            latency_histogram=histogram,
-            bytes_in=units * 400,
-            bytes_out=units * 900,
-        )
+        at_ms = int((start + timedelta(days=day, hours=3)).timestamp() * 1000)
+        events += [
+            CallEvent(
+                ts_ms=at_ms + n,
+                subscription_id=subscription.pk,
+                api_key_id=None,
+                endpoint_id=None,
+                period_start=int(start.timestamp()),
+                status=200,
+                latency_ms=20 + n % 90,
+                units_milli=2000,
+                gateway_error=False,
+                bytes_in=400,
+                bytes_out=900,
+            )
+            for n in range(calls)
+        ]
+    apply_events(events)

@@ -14,6 +14,9 @@ class BillingHooks(CollectionHooks):
     def checkout_url(self, subscription) -> str | None:
         return collector().checkout_url(subscription)
 
+    def invoices_manually(self, subscription) -> bool:
+        return collector().method == "manual"
+
     def subscription_started(self, subscription) -> None:
         from .services import invoice_first_period
 

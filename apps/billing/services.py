@@ -209,7 +209,7 @@ def close_period(subscription_id: int, *, now: datetime | None = None) -> Invoic
     now = now or timezone.now()
     with transaction.atomic():
         subscription = (
-            Subscription.objects.select_for_update()
+            Subscription.objects.select_for_update(of=("self",))
             .select_related("plan", "scheduled_plan", "api", "organization")
             .get(pk=subscription_id)
         )

@@ -23,10 +23,14 @@ Register at start-up (an AppConfig.ready) so the web process has every handler.
 
 import logging
 from collections.abc import Callable
+from urllib.parse import urljoin
+from uuid import uuid4
 
 import stripe
 from django.db import transaction
-from djstripe.models import Event
+from django.urls import reverse
+from djstripe.models import Event, WebhookEndpoint
+from djstripe.settings import djstripe_settings
 from djstripe.signals import WEBHOOK_SIGNALS
 
 from apps.core.audit import audit_record
@@ -68,8 +72,9 @@ def register(pattern: str, handler: Handler) -> None:
         registered = _handlers.setdefault(event_type, [])
         if handler not in registered:
             registered.append(handler)
-        WEBHOOK_SIGNALS[event_type].connect(_dispatch, sender=Event, weak=False,
-                                            dispatch_uid=_DISPATCH_UID)
+        WEBHOOK_SIGNALS[event_type].connect(
+            _dispatch, sender=Event, weak=False, dispatch_uid=_DISPATCH_UID
+        )
 
 
 def handles(*patterns: str) -> Callable[[Handler], Handler]:
@@ -92,6 +97,31 @@ def _dispatch(sender, event: Event, **kwargs) -> None:
         handler(event)
 
 
+def subscribed_event_types() -> list[str]:
+    """Every event type some handler is registered for: what an endpoint should enable."""
+    return sorted(event_type for event_type, handlers in _handlers.items() if handlers)
+
+
+def webhook_endpoint_create(
+    *, base_url: str, events: list[str] | None = None, connect: bool = False
+) -> WebhookEndpoint:
+    """Create a webhook endpoint at Stripe pointing at dj-stripe's view, and store it (with
+    its signing secret, which Stripe shows only now), as dj-stripe's admin "Add webhook
+    endpoint" form does. `connect=True` makes an endpoint for events of connected accounts
+    (Connect). For scripts: `manage.py shell -c "from apps.billing.stripe_webhooks import
+    webhook_endpoint_create as c; print(c(base_url='https://market.example.com').url)"`."""
+    endpoint_uuid = uuid4()
+    path = reverse("djstripe:djstripe_webhook_by_uuid", kwargs={"uuid": endpoint_uuid})
+    data = WebhookEndpoint._api_create(
+        url=urljoin(base_url, path),
+        api_version=djstripe_settings.STRIPE_API_VERSION,
+        enabled_events=events or subscribed_event_types(),
+        metadata={"djstripe_uuid": str(endpoint_uuid)},
+        connect=connect,
+    )
+    return WebhookEndpoint.sync_from_stripe_data(data)
+
+
 def event_object(event: Event) -> dict:
     """The event's object as Stripe sent it (the signature vouches for it)."""
     return event.data.get("object") or {}
@@ -111,23 +141,38 @@ def on_checkout_completed(event: Event) -> None:
     if session.get("mode") != "setup":
         return
     public_id = (session.get("metadata") or {}).get("tollgate_subscription")
-    subscription = (Subscription.objects.select_related("organization")
-                    .filter(public_id=public_id).first() if public_id else None)
+    subscription = (
+        Subscription.objects.select_related("organization").filter(public_id=public_id).first()
+        if public_id
+        else None
+    )
     if subscription is None:
         logger.warning("Checkout session %s names no subscription of ours", session.get("id"))
         return
     account = billing_account(subscription.organization)
     customer = stripe_id(session.get("customer"))
     if account.stripe_customer_id and customer != account.stripe_customer_id:
-        logger.error("Checkout session %s is for customer %s, not %s's %s", session.get("id"),
-                     customer, subscription.organization, account.stripe_customer_id)
+        logger.error(
+            "Checkout session %s is for customer %s, not %s's %s",
+            session.get("id"),
+            customer,
+            subscription.organization,
+            account.stripe_customer_id,
+        )
+        return
+    setup_intent_id = stripe_id(session.get("setup_intent"))
+    if not setup_intent_id:
+        logger.warning("Checkout session %s saved no payment method", session.get("id"))
         return
     setup_intent = stripe.SetupIntent.retrieve(
-        stripe_id(session.get("setup_intent")), expand=["payment_method"], **request_options()
+        setup_intent_id, expand=["payment_method"], **request_options()
     )
     if setup_intent.status != "succeeded":
-        logger.info("Checkout session %s: setup intent is %s; waiting", session.get("id"),
-                    setup_intent.status)
+        logger.info(
+            "Checkout session %s: setup intent is %s; waiting",
+            session.get("id"),
+            setup_intent.status,
+        )
         return
     payment_method = setup_intent.payment_method
     # Network calls inside dj-stripe's transaction, on purpose: if Stripe fails here, the
@@ -142,8 +187,9 @@ def on_checkout_completed(event: Event) -> None:
 
 
 def on_customer_updated(event: Event) -> None:
-    """The customer changed its default card (e.g. in the portal): keep our copy current.
-    Events may come out of order, so the current default is asked from Stripe."""
+    """The customer changed its default card (e.g. in the portal): keep our copy current
+    and retry invoices that failed. Events may come out of order, so the current default is
+    asked from Stripe."""
     customer = event_object(event)
     account = BillingAccount.objects.filter(stripe_customer_id=customer.get("id")).first()
     if account is None:
@@ -154,18 +200,40 @@ def on_customer_updated(event: Event) -> None:
     current = stripe.Customer.retrieve(
         customer["id"], expand=["invoice_settings.default_payment_method"], **request_options()
     )
-    _remember_card(account, current.invoice_settings.default_payment_method)
+    card = current.invoice_settings.default_payment_method
+    _remember_card(account, card)
+    if card is not None:
+        _retry_failed_invoices(account, card.id)
+
+
+def _retry_failed_invoices(account: BillingAccount, card_id: str) -> None:
+    """A new card does not make Stripe retry a failed invoice until its next scheduled
+    attempt, possibly days away and past our grace period: ask for the charge now. A
+    decline is reported by `invoice.payment_failed` as usual."""
+    failed = Invoice.objects.filter(
+        organization_id=account.organization_id,
+        status=InvoiceStatus.OPEN,
+        payment_failed_at__isnull=False,
+    ).exclude(stripe_invoice_id="")
+    for invoice in failed:
+        try:
+            stripe.Invoice.pay(
+                invoice.stripe_invoice_id,
+                **request_options(idempotency_key=f"tg-pay-{invoice.public_id}-{card_id}"),
+            )
+        except (stripe.CardError, stripe.InvalidRequestError) as error:
+            # declined (Stripe sends invoice.payment_failed) or no longer payable
+            logger.info("retrying invoice %s with the new card: %s", invoice.number, error)
 
 
 def _remember_card(account: BillingAccount, payment_method, *, customer: str = "") -> None:
-    if payment_method is None:
-        brand = last4 = pm_id = ""
-    else:
-        pm_id = payment_method.id
-        details = getattr(payment_method, payment_method.type, None)
-        brand = getattr(details, "brand", None) or payment_method.type
-        last4 = getattr(details, "last4", None) or ""
-    account.default_payment_method, account.card_brand, account.card_last4 = pm_id, brand[:20], last4
+    """Store the default payment method and what the consumer recognises it by ("visa"
+    ending 4242); a method without a card shows its type ("sepa_debit"). None clears it."""
+    details = getattr(payment_method, payment_method.type, None) if payment_method else None
+    account.default_payment_method = payment_method.id if payment_method else ""
+    brand = getattr(details, "brand", None) or getattr(payment_method, "type", "")
+    account.card_brand = brand[:20]
+    account.card_last4 = getattr(details, "last4", None) or ""
     fields = ["default_payment_method", "card_brand", "card_last4", "updated_at"]
     if customer and not account.stripe_customer_id:
         account.stripe_customer_id = customer
@@ -203,8 +271,11 @@ def on_invoice_paid(event: Event) -> None:
     except Conflict:
         # Stripe took the money for an invoice staff voided or wrote off meanwhile: nothing
         # a retry would fix; a person must refund or reinstate it
-        logger.error("Stripe collected invoice %s, which is %s here; reconcile it by hand",
-                     invoice.number, invoice.status)
+        logger.error(
+            "Stripe collected invoice %s, which is %s here; reconcile it by hand",
+            invoice.number,
+            invoice.status,
+        )
 
 
 def on_invoice_payment_failed(event: Event) -> None:
@@ -224,16 +295,18 @@ def on_charge_refunded(event: Event) -> None:
     it and the provider's ledger gives back its share (`invoice_refunded`)."""
     charge = event_object(event)
     refunds = stripe.Refund.list(charge=charge["id"], limit=100, **request_options())
-    outside = [refund for refund in refunds.auto_paging_iter()
-               if refund.status in ("succeeded", "pending")
-               and "tollgate_refund" not in (refund.metadata or {})]
+    outside = [
+        refund
+        for refund in refunds.auto_paging_iter()
+        if refund.status in ("succeeded", "pending")
+        and "tollgate_refund" not in (refund.metadata or {})
+    ]
     if not outside:
         logger.info("charge %s refunded by Tollgate", charge["id"])
         return
     invoice = _invoice_paid_by(stripe_id(charge.get("payment_intent")))
     if invoice is None:
-        logger.warning("charge %s was refunded in Stripe but paid no invoice of ours",
-                       charge["id"])
+        logger.warning("charge %s was refunded in Stripe but paid no invoice of ours", charge["id"])
         return
     for refund in outside:
         _record_outside_refund(invoice, refund)
@@ -243,8 +316,10 @@ def _invoice_paid_by(payment_intent: str | None) -> Invoice | None:
     if not payment_intent:
         return None
     payments = stripe.InvoicePayment.list(
-        payment={"type": "payment_intent", "payment_intent": payment_intent}, limit=1,
-        **request_options())
+        payment={"type": "payment_intent", "payment_intent": payment_intent},
+        limit=1,
+        **request_options(),
+    )
     for payment in payments.data:
         found = Invoice.objects.filter(stripe_invoice_id=stripe_id(payment.invoice)).first()
         if found is not None:
@@ -260,19 +335,31 @@ def _record_outside_refund(invoice: Invoice, stripe_refund) -> None:
         refundable = invoice.total - invoice.amount_refunded
         amount = min(from_minor_units(stripe_refund.amount, invoice.currency), refundable)
         if invoice.status != InvoiceStatus.PAID or amount <= 0:
-            logger.error("Stripe refund %s does not fit invoice %s (%s, %s refundable)",
-                         stripe_refund.id, invoice.number, invoice.status, refundable)
+            logger.error(
+                "Stripe refund %s does not fit invoice %s (%s, %s refundable)",
+                stripe_refund.id,
+                invoice.number,
+                invoice.status,
+                refundable,
+            )
             return
         refund = Refund.objects.create(
-            invoice=invoice, amount=amount, stripe_refund_id=stripe_refund.id,
-            reason=f"Refunded in the Stripe dashboard ({stripe_refund.id})")
+            invoice=invoice,
+            amount=amount,
+            stripe_refund_id=stripe_refund.id,
+            reason=f"Refunded in the Stripe dashboard ({stripe_refund.id})",
+        )
         invoice.amount_refunded += amount
         invoice.save(update_fields=["amount_refunded", "updated_at"])
-        audit_record(action="invoice.refunded", organization=invoice.organization,
-                     target=invoice, data={"amount": str(amount), "source": "stripe",
-                                           "stripe_refund": stripe_refund.id})
-        transaction.on_commit(lambda: signals.invoice_refunded.send(
-            sender=Invoice, invoice=invoice, refund=refund))
+        audit_record(
+            action="invoice.refunded",
+            organization=invoice.organization,
+            target=invoice,
+            data={"amount": str(amount), "source": "stripe", "stripe_refund": stripe_refund.id},
+        )
+        transaction.on_commit(
+            lambda: signals.invoice_refunded.send(sender=Invoice, invoice=invoice, refund=refund)
+        )
 
 
 # --- Start-up -------------------------------------------------------------------------------

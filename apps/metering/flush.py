@@ -18,7 +18,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from .events import CallEvent
-from .models import LATENCY_BUCKETS_MS, FlushState, UsageAggregate, UsageEvent
+from .models import LATENCY_BUCKETS_MS, FlushState, UsageAggregate, UsageDaily, UsageEvent
 
 BATCH_SIZE = 5000
 STREAM = "tg:usage"
@@ -31,9 +31,31 @@ def _bucket_index(latency_ms: int) -> int:
     return len(LATENCY_BUCKETS_MS)
 
 
-def _bucket_key(event: CallEvent) -> tuple:
+def hourly_key(event: CallEvent) -> tuple:
     hour = event.ts_ms // 1000 // 3600 * 3600
-    return (event.subscription_id, event.api_key_id, event.endpoint_id, hour, event.period_start)
+    return (
+        event.subscription_id,
+        event.api_key_id,
+        event.endpoint_id,
+        _when(hour),
+        _when(event.period_start),
+    )
+
+
+def daily_key(event: CallEvent) -> tuple:
+    return (event.subscription_id, event.endpoint_id, _when(event.ts_ms // 1000).date())
+
+
+# (model, bucket key of an event, the model fields that key names, the time field)
+GRAINS = [
+    (
+        UsageAggregate,
+        hourly_key,
+        ("subscription_id", "api_key_id", "endpoint_id", "hour", "period_start"),
+        "hour",
+    ),
+    (UsageDaily, daily_key, ("subscription_id", "endpoint_id", "day"), "day"),
+]
 
 
 def _empty_counts() -> dict:
@@ -53,11 +75,12 @@ def _empty_counts() -> dict:
     }
 
 
-def summarize(events: list[CallEvent]) -> dict[tuple, dict]:
-    """Pure: events → counts per (subscription, key, endpoint, hour, period) bucket."""
+def summarize(events: list[CallEvent], key=hourly_key) -> dict[tuple, dict]:
+    """Pure: events → counts per bucket (by default subscription, key, endpoint, hour and
+    billing period)."""
     buckets: dict[tuple, dict] = defaultdict(_empty_counts)
     for event in events:
-        counts = buckets[_bucket_key(event)]
+        counts = buckets[key(event)]
         counts["calls"] += 1
         counts["billable_calls"] += 1 if event.units_milli > 0 else 0
         counts["units_milli"] += event.units_milli
@@ -76,30 +99,32 @@ def _when(epoch: int) -> datetime:
 
 
 def apply_events(events: list[CallEvent]) -> int:
-    """Adds events to the aggregates. Call inside the flush's transaction."""
-    buckets = summarize(events)
+    """Adds events to the hourly and daily aggregates. Call inside the flush's transaction."""
+    written = 0
+    for model, key, fields, time_field in GRAINS:
+        written += _apply(model, summarize(events, key), fields, time_field)
+    return written
+
+
+def _apply(model, buckets: dict, fields: tuple, time_field: str) -> int:
     if not buckets:
         return 0
-    existing = _existing_rows(buckets)
+    existing = _existing_rows(model, buckets, fields, time_field)
     to_create, to_update = [], []
-    for key, counts in buckets.items():
-        row = existing.get(key)
+    for bucket, counts in buckets.items():
+        row = existing.get(bucket)
         if row is None:
-            row = UsageAggregate(
-                subscription_id=key[0],
-                api_key_id=key[1],
-                endpoint_id=key[2],
-                hour=_when(key[3]),
-                period_start=_when(key[4]),
-                latency_histogram=[0] * (len(LATENCY_BUCKETS_MS) + 1),
+            row = model(
+                **dict(zip(fields, bucket, strict=True)),
                 billable_units=Decimal("0"),
+                latency_histogram=[0] * (len(LATENCY_BUCKETS_MS) + 1),
             )
             to_create.append(row)
         else:
             to_update.append(row)
         _add(row, counts)
-    UsageAggregate.objects.bulk_create(to_create, batch_size=500)
-    UsageAggregate.objects.bulk_update(
+    model.objects.bulk_create(to_create, batch_size=500)
+    model.objects.bulk_update(
         to_update, [*_FIELDS, "billable_units", "latency_histogram"], batch_size=500
     )
     return len(buckets)
@@ -127,22 +152,13 @@ def _add(row: UsageAggregate, counts: dict) -> None:
     row.latency_histogram = [a + b for a, b in zip(histogram, counts["histogram"], strict=True)]
 
 
-def _existing_rows(buckets: dict) -> dict[tuple, UsageAggregate]:
-    subscriptions = {key[0] for key in buckets}
-    hours = {_when(key[3]) for key in buckets}
-    rows = UsageAggregate.objects.select_for_update().filter(
-        subscription_id__in=subscriptions, hour__in=hours
+def _existing_rows(model, buckets: dict, fields: tuple, time_field: str) -> dict:
+    position = fields.index(time_field)
+    rows = model.objects.select_for_update().filter(
+        subscription_id__in={bucket[0] for bucket in buckets},
+        **{f"{time_field}__in": {bucket[position] for bucket in buckets}},
     )
-    return {
-        (
-            r.subscription_id,
-            r.api_key_id,
-            r.endpoint_id,
-            int(r.hour.timestamp()),
-            int(r.period_start.timestamp()),
-        ): r
-        for r in rows
-    }
+    return {tuple(getattr(row, field) for field in fields): row for row in rows}
 
 
 def _state(source: str) -> FlushState:

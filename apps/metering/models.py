@@ -119,3 +119,42 @@ class RequestLogEntry(models.Model):
 
     def __str__(self):
         return self.data
+
+
+class UsageDaily(models.Model):
+    """The same counts per subscription, endpoint and UTC day: dashboards over weeks and
+    months read these (30 rows a month instead of 720). Written by the same flush, in the
+    same transaction, so the two grains always agree."""
+
+    subscription = models.ForeignKey(
+        Subscription, on_delete=models.CASCADE, related_name="daily_usage"
+    )
+    endpoint = models.ForeignKey(
+        Endpoint, null=True, on_delete=models.SET_NULL, related_name="daily_usage"
+    )
+    day = models.DateField()
+    calls = models.BigIntegerField(default=0)
+    billable_calls = models.BigIntegerField(default=0)
+    billable_units = models.DecimalField(max_digits=20, decimal_places=3, default=0)
+    status_2xx = models.BigIntegerField(default=0)
+    status_3xx = models.BigIntegerField(default=0)
+    status_4xx = models.BigIntegerField(default=0)
+    status_5xx = models.BigIntegerField(default=0)
+    gateway_errors = models.BigIntegerField(default=0)
+    bytes_in = models.BigIntegerField(default=0)
+    bytes_out = models.BigIntegerField(default=0)
+    latency_ms_sum = models.BigIntegerField(default=0)
+    latency_histogram = models.JSONField(default=list)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["subscription", "endpoint", "day"],
+                name="one_daily_per_bucket",
+                nulls_distinct=False,
+            ),
+        ]
+        indexes = [models.Index(fields=["subscription", "day"]), models.Index(fields=["day"])]
+
+    def __str__(self):
+        return f"{self.subscription_id} {self.day}: {self.calls} calls"

@@ -1,6 +1,9 @@
 """Demo plans covering every pricing model, and the demo consumer's subscriptions."""
 
+from datetime import timedelta
 from decimal import Decimal as D
+
+from django.utils import timezone
 
 from apps.catalog.models import Api
 
@@ -125,7 +128,12 @@ def seed(demo: dict) -> None:
         if not Subscription.objects.filter(
             organization=organization, api=plan.api, status__in=["active", "trialing"]
         ).exists():
-            services.subscription_create(actor=consumer, organization=organization, plan=plan)
+            # started a week ago, so the dashboards have a week of traffic to show
+            started = timezone.now() - timedelta(days=8)
+            result = services.subscription_create(
+                actor=consumer, organization=organization, plan=plan, now=started
+            )
+            Subscription.objects.filter(pk=result.subscription.pk).update(created_at=started)
     demo["api_slug"] = "finance-validators"
 
 

@@ -63,6 +63,10 @@ class CollectionHooks:
     def checkout_url(self, subscription: Subscription) -> str | None:
         return None
 
+    def invoices_manually(self, subscription: Subscription) -> bool:
+        """Paid by bank transfer rather than charged to a card?"""
+        return True
+
     def subscription_started(self, subscription: Subscription) -> None:
         pass
 
@@ -252,7 +256,9 @@ def _create_locked(*, actor, organization, plan, invite_token, now) -> Subscript
         subscription.current_period_end = trial_end
     needs_card = not plan.is_free and collection_hooks.card_required(subscription)
     subscription.status = _first_status(plan, needs_card)
-    subscription.manual_invoicing = not plan.is_free and not needs_card
+    subscription.manual_invoicing = not plan.is_free and collection_hooks.invoices_manually(
+        subscription
+    )
     try:
         with transaction.atomic():
             subscription.save()

@@ -32,6 +32,10 @@
     }
   });
 
+  document.addEventListener("change", function (event) {
+    if (event.target.matches("[data-autosubmit]")) event.target.form.submit();
+  });
+
   onClick("[data-print]", function () { window.print(); });
 
   onClick("[data-dismiss]", function (event, button) {

@@ -8,8 +8,11 @@
   each webhook's object and asks for `/v1/account`), and records each request so tests can
   assert what was SENT: form fields, Idempotency-Key, Stripe-Version.
 - `WebhookSender` signs events the way Stripe does and posts them to dj-stripe's endpoint.
+- The Tollgate side: a provider's paid plan, a consumer organization with a billing email,
+  its subscription (waiting for a card), and `issue()` for invoices with given lines.
 
-Import the fixtures in a test module: `from tests.billing.stripe_fixtures import *`.
+A test module takes the fixtures with `from tests.billing.stripe_fixtures import *` (there is
+no conftest for them, so the billing suite does not depend on this file).
 """
 
 import hashlib
@@ -20,6 +23,8 @@ import secrets
 import string
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
@@ -29,34 +34,25 @@ from django.urls import reverse
 from djstripe.models import WebhookEndpoint
 from djstripe.settings import djstripe_settings
 
+from apps.billing import rating, services
+from apps.billing.models import Invoice
+from apps.subscriptions import services as subscription_services
+from tests.catalog.factories import ApiFactory
+from tests.subscriptions.factories import PlanFactory
+
+# what `from tests.billing.stripe_fixtures import *` brings: the fixtures (helpers are
+# imported by name)
 __all__ = [
-    "SECRET_KEY",
-    "WEBHOOK_SECRET",
-    "Sent",
-    "StripeStub",
-    "WebhookSender",
-    "account",
-    "charge",
-    "checkout_session",
-    "customer",
-    "event",
-    "invoice",
-    "invoice_item",
-    "invoice_payment",
-    "list_of",
-    "payment_method",
-    "portal_session",
-    "refund",
-    "setup_intent",
-    "sign",
+    "consumer",
+    "paid_plan",
+    "pending_subscription",
     "stripe_api",
     "stripe_settings",
-    "stripe_webhooks",
-    "stripe_error",
+    "webhook",
 ]
 
 API = "https://api.stripe.com"
-SECRET_KEY = "sk_test_51TollgateOfflineKey"
+SECRET_KEY = "sk_test_51TollgateOfflineTestKey0000000000"
 WEBHOOK_SECRET = "whsec_tollgate_offline_secret"
 ACCOUNT_ID = "acct_1TollgateOffline"
 _ALPHABET = string.ascii_letters + string.digits
@@ -77,78 +73,183 @@ def list_of(items: list, url: str) -> dict:
 
 def account(**overrides) -> dict:
     return {
-        "id": ACCOUNT_ID, "object": "account", "type": "standard", "country": "US",
-        "email": "ops@tollgate.test", "default_currency": "usd", "created": _now(),
-        "charges_enabled": True, "payouts_enabled": True, "details_submitted": True,
+        "id": ACCOUNT_ID,
+        "object": "account",
+        "type": "standard",
+        "country": "US",
+        "email": "ops@tollgate.test",
+        "default_currency": "usd",
+        "created": _now(),
+        "charges_enabled": True,
+        "payouts_enabled": True,
+        "details_submitted": True,
         "business_profile": {"name": "Tollgate Test", "url": None, "support_email": None},
-        "settings": {"dashboard": {"display_name": "Tollgate", "timezone": "Etc/UTC"},
-                     "branding": {"icon": None, "logo": None, "primary_color": None,
-                                  "secondary_color": None}},
-        "capabilities": {}, "metadata": {}, "livemode": False, **overrides,
+        "settings": {
+            "dashboard": {"display_name": "Tollgate", "timezone": "Etc/UTC"},
+            "branding": {
+                "icon": None,
+                "logo": None,
+                "primary_color": None,
+                "secondary_color": None,
+            },
+        },
+        "capabilities": {},
+        "metadata": {},
+        "livemode": False,
+        **overrides,
     }
 
 
-def customer(id=None, *, name="Acme", email=None, metadata=None, default_payment_method=None,
-             **overrides) -> dict:
+def customer(
+    id=None, *, name="Acme", email=None, metadata=None, default_payment_method=None, **overrides
+) -> dict:
     return {
-        "id": id or new_id("cus"), "object": "customer", "address": None, "balance": 0,
-        "created": _now(), "currency": None, "default_source": None, "delinquent": False,
-        "description": None, "discount": None, "email": email, "invoice_prefix": "TG0A1B2C",
-        "invoice_settings": {"custom_fields": None, "footer": None, "rendering_options": None,
-                             "default_payment_method": default_payment_method},
-        "livemode": False, "metadata": metadata or {}, "name": name, "phone": None,
-        "preferred_locales": [], "shipping": None, "tax_exempt": "none", "test_clock": None,
+        "id": id or new_id("cus"),
+        "object": "customer",
+        "address": None,
+        "balance": 0,
+        "created": _now(),
+        "currency": None,
+        "default_source": None,
+        "delinquent": False,
+        "description": None,
+        "discount": None,
+        "email": email,
+        "invoice_prefix": "TG0A1B2C",
+        "invoice_settings": {
+            "custom_fields": None,
+            "footer": None,
+            "rendering_options": None,
+            "default_payment_method": default_payment_method,
+        },
+        "livemode": False,
+        "metadata": metadata or {},
+        "name": name,
+        "phone": None,
+        "preferred_locales": [],
+        "shipping": None,
+        "tax_exempt": "none",
+        "test_clock": None,
         **overrides,
     }
 
 
 def payment_method(id=None, *, customer=None, brand="visa", last4="4242", **overrides) -> dict:
     return {
-        "id": id or new_id("pm", 24), "object": "payment_method", "type": "card",
-        "allow_redisplay": "unspecified", "created": _now(), "customer": customer,
-        "billing_details": {"address": {"city": None, "country": "US", "line1": None,
-                                        "line2": None, "postal_code": "94107", "state": None},
-                            "email": None, "name": None, "phone": None},
-        "card": {"brand": brand, "display_brand": brand, "country": "US", "exp_month": 12,
-                 "exp_year": 2030, "fingerprint": "Xt5EWLLDS7FJjR1c", "funding": "credit",
-                 "last4": last4, "generated_from": None, "wallet": None,
-                 "checks": {"address_line1_check": None, "address_postal_code_check": "pass",
-                            "cvc_check": "pass"},
-                 "networks": {"available": [brand], "preferred": None},
-                 "three_d_secure_usage": {"supported": True}},
-        "livemode": False, "metadata": {}, **overrides,
+        "id": id or new_id("pm", 24),
+        "object": "payment_method",
+        "type": "card",
+        "allow_redisplay": "unspecified",
+        "created": _now(),
+        "customer": customer,
+        "billing_details": {
+            "address": {
+                "city": None,
+                "country": "US",
+                "line1": None,
+                "line2": None,
+                "postal_code": "94107",
+                "state": None,
+            },
+            "email": None,
+            "name": None,
+            "phone": None,
+        },
+        "card": {
+            "brand": brand,
+            "display_brand": brand,
+            "country": "US",
+            "exp_month": 12,
+            "exp_year": 2030,
+            "fingerprint": "Xt5EWLLDS7FJjR1c",
+            "funding": "credit",
+            "last4": last4,
+            "generated_from": None,
+            "wallet": None,
+            "checks": {
+                "address_line1_check": None,
+                "address_postal_code_check": "pass",
+                "cvc_check": "pass",
+            },
+            "networks": {"available": [brand], "preferred": None},
+            "three_d_secure_usage": {"supported": True},
+        },
+        "livemode": False,
+        "metadata": {},
+        **overrides,
     }
 
 
-def setup_intent(id=None, *, customer, payment_method, status="succeeded", metadata=None,
-                 **overrides) -> dict:
+def setup_intent(
+    id=None, *, customer, payment_method, status="succeeded", metadata=None, **overrides
+) -> dict:
     id = id or new_id("seti", 24)
     return {
-        "id": id, "object": "setup_intent", "application": None,
+        "id": id,
+        "object": "setup_intent",
+        "application": None,
         "automatic_payment_methods": {"allow_redirects": "always", "enabled": True},
-        "cancellation_reason": None, "client_secret": f"{id}_secret_{new_id('x')[2:]}",
-        "created": _now(), "customer": customer, "description": None,
-        "flow_directions": None, "last_setup_error": None, "latest_attempt": new_id("setatt"),
-        "livemode": False, "mandate": None, "metadata": metadata or {}, "next_action": None,
-        "on_behalf_of": None, "payment_method": payment_method,
-        "payment_method_options": {"card": {"mandate_options": None, "network": None,
-                                            "request_three_d_secure": "automatic"}},
-        "payment_method_types": ["card"], "single_use_mandate": None, "status": status,
-        "usage": "off_session", **overrides,
+        "cancellation_reason": None,
+        "client_secret": f"{id}_secret_{new_id('x')[2:]}",
+        "created": _now(),
+        "customer": customer,
+        "description": None,
+        "flow_directions": None,
+        "last_setup_error": None,
+        "latest_attempt": new_id("setatt"),
+        "livemode": False,
+        "mandate": None,
+        "metadata": metadata or {},
+        "next_action": None,
+        "on_behalf_of": None,
+        "payment_method": payment_method,
+        "payment_method_options": {
+            "card": {
+                "mandate_options": None,
+                "network": None,
+                "request_three_d_secure": "automatic",
+            }
+        },
+        "payment_method_types": ["card"],
+        "single_use_mandate": None,
+        "status": status,
+        "usage": "off_session",
+        **overrides,
     }
 
 
-def checkout_session(id=None, *, customer, metadata=None, setup_intent=None, status="open",
-                     success_url="https://tollgate.test/ok", cancel_url="https://tollgate.test/no",
-                     **overrides) -> dict:
+def checkout_session(
+    id=None,
+    *,
+    customer,
+    metadata=None,
+    setup_intent=None,
+    status="open",
+    success_url="https://tollgate.test/ok",
+    cancel_url="https://tollgate.test/no",
+    **overrides,
+) -> dict:
     id = id or new_id("cs_test", 58)
     return {
-        "id": id, "object": "checkout.session", "mode": "setup", "status": status,
-        "payment_status": "no_payment_required", "currency": "usd", "customer": customer,
-        "customer_details": None, "client_reference_id": None, "created": _now(),
-        "expires_at": _now() + 86_400, "livemode": False, "metadata": metadata or {},
-        "payment_intent": None, "setup_intent": setup_intent, "subscription": None,
-        "success_url": success_url, "cancel_url": cancel_url, "ui_mode": "hosted_page",
+        "id": id,
+        "object": "checkout.session",
+        "mode": "setup",
+        "status": status,
+        "payment_status": "no_payment_required",
+        "currency": "usd",
+        "customer": customer,
+        "customer_details": None,
+        "client_reference_id": None,
+        "created": _now(),
+        "expires_at": _now() + 86_400,
+        "livemode": False,
+        "metadata": metadata or {},
+        "payment_intent": None,
+        "setup_intent": setup_intent,
+        "subscription": None,
+        "success_url": success_url,
+        "cancel_url": cancel_url,
+        "ui_mode": "hosted_page",
         "url": f"https://checkout.stripe.com/c/pay/{id}" if status == "open" else None,
         **overrides,
     }
@@ -156,97 +257,224 @@ def checkout_session(id=None, *, customer, metadata=None, setup_intent=None, sta
 
 def portal_session(*, customer, return_url) -> dict:
     return {
-        "id": new_id("bps", 24), "object": "billing_portal.session",
-        "configuration": new_id("bpc", 24), "created": _now(), "customer": customer,
-        "flow": None, "livemode": False, "locale": None, "on_behalf_of": None,
+        "id": new_id("bps", 24),
+        "object": "billing_portal.session",
+        "configuration": new_id("bpc", 24),
+        "created": _now(),
+        "customer": customer,
+        "flow": None,
+        "livemode": False,
+        "locale": None,
+        "on_behalf_of": None,
         "return_url": return_url,
         "url": f"https://billing.stripe.com/p/session/test_{new_id('x', 40)[2:]}",
     }
 
 
-def invoice(id=None, *, customer, metadata=None, status="draft", currency="usd", lines=(),
-            **overrides) -> dict:
+def invoice(
+    id=None, *, customer, metadata=None, status="draft", currency="usd", lines=(), **overrides
+) -> dict:
     id = id or new_id("in", 24)
     total = sum(line["amount"] for line in lines)
     paid = status == "paid"
     return {
-        "id": id, "object": "invoice", "account_country": "US", "account_name": "Tollgate",
-        "amount_due": total, "amount_paid": total if paid else 0, "amount_overpaid": 0,
-        "amount_remaining": 0 if paid else total, "amount_shipping": 0,
-        "attempt_count": 0, "attempted": False, "auto_advance": False,
+        "id": id,
+        "object": "invoice",
+        "account_country": "US",
+        "account_name": "Tollgate",
+        "amount_due": total,
+        "amount_paid": total if paid else 0,
+        "amount_overpaid": 0,
+        "amount_remaining": 0 if paid else total,
+        "amount_shipping": 0,
+        "attempt_count": 0,
+        "attempted": False,
+        "auto_advance": False,
         "automatic_tax": {"enabled": False, "liability": None, "status": None},
-        "billing_reason": "manual", "collection_method": "charge_automatically",
-        "created": _now(), "currency": currency, "customer": customer, "customer_email": None,
-        "customer_name": None, "default_payment_method": None, "description": None,
-        "discounts": [], "due_date": None, "effective_at": None, "ending_balance": None,
-        "hosted_invoice_url": None, "invoice_pdf": None, "issuer": {"type": "self"},
-        "lines": list_of(list(lines), f"/v1/invoices/{id}/lines"), "livemode": False,
-        "metadata": metadata or {}, "next_payment_attempt": None, "number": None,
-        "parent": None, "period_end": _now(), "period_start": _now(), "status": status,
-        "status_transitions": {"finalized_at": None, "marked_uncollectible_at": None,
-                               "paid_at": _now() if paid else None, "voided_at": None},
-        "subtotal": total, "total": total, "total_discount_amounts": [], "total_taxes": [],
-        "webhooks_delivered_at": None, **overrides,
+        "billing_reason": "manual",
+        "collection_method": "charge_automatically",
+        "created": _now(),
+        "currency": currency,
+        "customer": customer,
+        "customer_email": None,
+        "customer_name": None,
+        "default_payment_method": None,
+        "description": None,
+        "discounts": [],
+        "due_date": None,
+        "effective_at": None,
+        "ending_balance": None,
+        "hosted_invoice_url": None,
+        "invoice_pdf": None,
+        "issuer": {"type": "self"},
+        "lines": list_of(list(lines), f"/v1/invoices/{id}/lines"),
+        "livemode": False,
+        "metadata": metadata or {},
+        "next_payment_attempt": None,
+        "number": None,
+        "parent": None,
+        "period_end": _now(),
+        "period_start": _now(),
+        "status": status,
+        "status_transitions": {
+            "finalized_at": None,
+            "marked_uncollectible_at": None,
+            "paid_at": _now() if paid else None,
+            "voided_at": None,
+        },
+        "subtotal": total,
+        "total": total,
+        "total_discount_amounts": [],
+        "total_taxes": [],
+        "webhooks_delivered_at": None,
+        **overrides,
     }
 
 
-def invoice_item(id=None, *, customer, invoice, amount, currency="usd", description="",
-                 metadata=None, period=None, **overrides) -> dict:
+def invoice_item(
+    id=None,
+    *,
+    customer,
+    invoice,
+    amount,
+    currency="usd",
+    description="",
+    metadata=None,
+    period=None,
+    **overrides,
+) -> dict:
     return {
-        "id": id or new_id("ii", 24), "object": "invoiceitem", "amount": amount,
-        "currency": currency, "customer": customer, "date": _now(),
-        "description": description, "discountable": amount > 0, "discounts": [],
-        "invoice": invoice, "livemode": False, "metadata": metadata or {}, "parent": None,
-        "period": period or {"start": _now(), "end": _now()}, "proration": False,
-        "quantity": 1, "tax_rates": [], "test_clock": None, **overrides,
+        "id": id or new_id("ii", 24),
+        "object": "invoiceitem",
+        "amount": amount,
+        "currency": currency,
+        "customer": customer,
+        "date": _now(),
+        "description": description,
+        "discountable": amount > 0,
+        "discounts": [],
+        "invoice": invoice,
+        "livemode": False,
+        "metadata": metadata or {},
+        "parent": None,
+        "period": period or {"start": _now(), "end": _now()},
+        "proration": False,
+        "quantity": 1,
+        "tax_rates": [],
+        "test_clock": None,
+        **overrides,
     }
 
 
 def invoice_payment(*, invoice, payment_intent, amount, currency="usd") -> dict:
     return {
-        "id": new_id("inpay", 24), "object": "invoice_payment", "amount_paid": amount,
-        "amount_requested": amount, "created": _now(), "currency": currency,
-        "invoice": invoice, "is_default": True, "livemode": False,
+        "id": new_id("inpay", 24),
+        "object": "invoice_payment",
+        "amount_paid": amount,
+        "amount_requested": amount,
+        "created": _now(),
+        "currency": currency,
+        "invoice": invoice,
+        "is_default": True,
+        "livemode": False,
         "payment": {"type": "payment_intent", "payment_intent": payment_intent},
-        "status": "paid", "status_transitions": {"canceled_at": None, "paid_at": _now()},
+        "status": "paid",
+        "status_transitions": {"canceled_at": None, "paid_at": _now()},
     }
 
 
-def charge(id=None, *, customer, payment_intent, amount, amount_refunded=0, currency="usd",
-           **overrides) -> dict:
+def charge(
+    id=None, *, customer, payment_intent, amount, amount_refunded=0, currency="usd", **overrides
+) -> dict:
     return {
-        "id": id or new_id("ch", 24), "object": "charge", "amount": amount,
-        "amount_captured": amount, "amount_refunded": amount_refunded,
-        "balance_transaction": None, "captured": True, "created": _now(),
-        "currency": currency, "customer": customer, "description": None, "disputed": False,
-        "failure_code": None, "failure_message": None, "livemode": False, "metadata": {},
-        "outcome": {"network_status": "approved_by_network", "reason": None,
-                    "risk_level": "normal", "seller_message": "Payment complete.",
-                    "type": "authorized"},
-        "paid": True, "payment_intent": payment_intent, "payment_method": None,
-        "payment_method_details": None, "receipt_url": None,
-        "refunded": amount_refunded >= amount, "status": "succeeded", **overrides,
-    }
-
-
-def refund(id=None, *, charge, payment_intent, amount, currency="usd", metadata=None,
-           **overrides) -> dict:
-    return {
-        "id": id or new_id("re", 24), "object": "refund", "amount": amount,
-        "balance_transaction": None, "charge": charge, "created": _now(),
-        "currency": currency, "metadata": metadata or {}, "payment_intent": payment_intent,
-        "reason": "requested_by_customer", "receipt_number": None,
-        "source_transfer_reversal": None, "status": "succeeded", "transfer_reversal": None,
+        "id": id or new_id("ch", 24),
+        "object": "charge",
+        "amount": amount,
+        "amount_captured": amount,
+        "amount_refunded": amount_refunded,
+        "balance_transaction": None,
+        "captured": True,
+        "created": _now(),
+        "currency": currency,
+        "customer": customer,
+        "description": None,
+        "disputed": False,
+        "failure_code": None,
+        "failure_message": None,
+        "livemode": False,
+        "metadata": {},
+        "outcome": {
+            "network_status": "approved_by_network",
+            "reason": None,
+            "risk_level": "normal",
+            "seller_message": "Payment complete.",
+            "type": "authorized",
+        },
+        "paid": True,
+        "payment_intent": payment_intent,
+        "payment_method": None,
+        "payment_method_details": None,
+        "receipt_url": None,
+        "refunded": amount_refunded >= amount,
+        "status": "succeeded",
         **overrides,
+    }
+
+
+def refund(
+    id=None, *, charge, payment_intent, amount, currency="usd", metadata=None, **overrides
+) -> dict:
+    return {
+        "id": id or new_id("re", 24),
+        "object": "refund",
+        "amount": amount,
+        "balance_transaction": None,
+        "charge": charge,
+        "created": _now(),
+        "currency": currency,
+        "metadata": metadata or {},
+        "payment_intent": payment_intent,
+        "reason": "requested_by_customer",
+        "receipt_number": None,
+        "source_transfer_reversal": None,
+        "status": "succeeded",
+        "transfer_reversal": None,
+        **overrides,
+    }
+
+
+def webhook_endpoint(
+    *, url, enabled_events, metadata=None, api_version=None, application=None
+) -> dict:
+    """As Stripe answers the create call: the only time it includes the `secret`."""
+    return {
+        "id": new_id("we", 24),
+        "object": "webhook_endpoint",
+        "api_version": api_version,
+        "application": application,
+        "created": _now(),
+        "description": None,
+        "enabled_events": enabled_events,
+        "livemode": False,
+        "metadata": metadata or {},
+        "secret": "whsec_" + new_id("x", 32)[2:],
+        "status": "enabled",
+        "url": url,
     }
 
 
 def event(type: str, obj: dict, *, id=None, created=None, **overrides) -> dict:
     return {
-        "id": id or new_id("evt", 24), "object": "event",
-        "api_version": djstripe_settings.STRIPE_API_VERSION, "created": created or _now(),
-        "data": {"object": obj}, "livemode": False, "pending_webhooks": 1,
-        "request": {"id": None, "idempotency_key": None}, "type": type, **overrides,
+        "id": id or new_id("evt", 24),
+        "object": "event",
+        "api_version": djstripe_settings.STRIPE_API_VERSION,
+        "created": created or _now(),
+        "data": {"object": obj},
+        "livemode": False,
+        "pending_webhooks": 1,
+        "request": {"id": None, "idempotency_key": None},
+        "type": type,
+        **overrides,
     }
 
 
@@ -299,8 +527,9 @@ class StripeStub:
             self.on(method, pattern, responder, first=False)
 
     # the fake's API for tests
-    def on(self, method: str, pattern: str, responder, *, times: int | None = None,
-           first: bool = True) -> None:
+    def on(
+        self, method: str, pattern: str, responder, *, times: int | None = None, first: bool = True
+    ) -> None:
         """Answer `method pattern` (a regex on the path) with `responder`: a dict, a
         `(status, dict)` pair, or `callable(sent, match)` returning either. Routes added by
         tests win over the defaults; `times` limits how often this one answers."""
@@ -311,6 +540,10 @@ class StripeStub:
         for obj in objects:
             self.objects[obj["id"]] = obj
         return objects[0]
+
+    def of_type(self, object_name: str) -> list[dict]:
+        """What the fake Stripe holds of one type (`"invoice"`, `"refund"`…)."""
+        return [obj for obj in self.objects.values() if obj["object"] == object_name]
 
     def sent(self, method: str, pattern: str) -> list[Sent]:
         regex = re.compile(pattern + r"$")
@@ -327,8 +560,9 @@ class StripeStub:
     def _answer(self, request):
         url = urlsplit(request.url)
         body = request.body.decode() if isinstance(request.body, bytes) else request.body
-        form = dict(parse_qsl(url.query if request.method == "GET" else body or "",
-                              keep_blank_values=True))
+        form = dict(
+            parse_qsl(url.query if request.method == "GET" else body or "", keep_blank_values=True)
+        )
         sent = Sent(request.method, url.path, form, dict(request.headers))
         self.requests.append(sent)
         replay_key = (sent.path, sent.idempotency_key)
@@ -350,39 +584,64 @@ class StripeStub:
             result = responder(sent, match) if callable(responder) else responder
             status, body = result if isinstance(result, tuple) else (200, result)
             return status, {"Request-Id": new_id("req")}, json.dumps(body)
-        status, body = stripe_error(404, "invalid_request_error",
-                                    f"Unexpected {sent.method} {sent.path}", "resource_missing")
+        status, body = stripe_error(
+            404,
+            "invalid_request_error",
+            f"Unexpected {sent.method} {sent.path}",
+            "resource_missing",
+        )
         return status, {}, json.dumps(body)
 
     def _retrieve(self, sent, match):
         obj = self.objects.get(match["id"])
         if obj is None:
-            return stripe_error(404, "invalid_request_error", f"No such object: '{match['id']}'",
-                                "resource_missing")
-        return self._expanded(obj, sent.form)
+            return stripe_error(
+                404, "invalid_request_error", f"No such object: '{match['id']}'", "resource_missing"
+            )
+        obj = self._expanded(obj, sent.form)
+        if obj["object"] == "invoice" and "payments" in sent.form.values():
+            # an includable property: the invoice's payments, as Stripe lists them
+            paid_by = [o for o in self.of_type("invoice_payment") if o["invoice"] == obj["id"]]
+            obj["payments"] = list_of(paid_by, f"/v1/invoice_payments?invoice={obj['id']}")
+        return obj
 
     def _expanded(self, obj: dict, form: dict) -> dict:
+        """Apply `expand[]=a.b` for ids the stub holds (lists are walked item by item)."""
         obj = json.loads(json.dumps(obj))
         for key, value in form.items():
-            if not key.startswith("expand["):
-                continue
-            *parents, leaf = value.split(".")
-            holder = obj
-            for part in parents:
-                holder = holder.get(part) or {}
-            if isinstance(holder.get(leaf), str) and holder[leaf] in self.objects:
-                holder[leaf] = self.objects[holder[leaf]]
+            if key.startswith("expand["):
+                self._expand(obj, value.split("."))
         return obj
+
+    def _expand(self, holder, path: list[str]) -> None:
+        if isinstance(holder, list):
+            for item in holder:
+                self._expand(item, path)
+            return
+        if not isinstance(holder, dict) or path[0] not in holder:
+            return
+        if len(path) > 1:
+            self._expand(holder[path[0]], path[1:])
+        elif isinstance(holder[path[0]], str) and holder[path[0]] in self.objects:
+            holder[path[0]] = self.objects[holder[path[0]]]
 
     @staticmethod
     def _metadata(form: dict, prefix: str = "metadata") -> dict:
         start = f"{prefix}["
-        return {k[len(start):-1]: v for k, v in form.items()
-                if k.startswith(start) and k.count("[") == prefix.count("[") + 1}
+        return {
+            k[len(start) : -1]: v
+            for k, v in form.items()
+            if k.startswith(start) and k.count("[") == prefix.count("[") + 1
+        }
 
     def _create_customer(self, sent, match):
-        return self.put(customer(name=sent.form.get("name"), email=sent.form.get("email"),
-                                 metadata=self._metadata(sent.form)))
+        return self.put(
+            customer(
+                name=sent.form.get("name"),
+                email=sent.form.get("email"),
+                metadata=self._metadata(sent.form),
+            )
+        )
 
     def _modify_customer(self, sent, match):
         obj = self.objects[match["id"]]
@@ -392,30 +651,43 @@ class StripeStub:
         return obj
 
     def _create_checkout_session(self, sent, match):
-        return self.put(checkout_session(
-            customer=sent.form["customer"], metadata=self._metadata(sent.form),
-            success_url=sent.form["success_url"], cancel_url=sent.form["cancel_url"],
-            client_reference_id=sent.form.get("client_reference_id")))
+        return self.put(
+            checkout_session(
+                customer=sent.form["customer"],
+                metadata=self._metadata(sent.form),
+                success_url=sent.form["success_url"],
+                cancel_url=sent.form["cancel_url"],
+                client_reference_id=sent.form.get("client_reference_id"),
+            )
+        )
 
     def _create_portal_session(self, sent, match):
-        return portal_session(customer=sent.form["customer"],
-                              return_url=sent.form["return_url"])
+        return portal_session(customer=sent.form["customer"], return_url=sent.form["return_url"])
 
     def _create_invoice(self, sent, match):
-        return self.put(invoice(customer=sent.form["customer"],
-                                currency=sent.form.get("currency", "usd"),
-                                description=sent.form.get("description"),
-                                metadata=self._metadata(sent.form)))
+        return self.put(
+            invoice(
+                customer=sent.form["customer"],
+                currency=sent.form.get("currency", "usd"),
+                description=sent.form.get("description"),
+                metadata=self._metadata(sent.form),
+            )
+        )
 
     def _create_invoice_item(self, sent, match):
         parent = self.objects[sent.form["invoice"]]
         if parent["status"] != "draft":
-            return stripe_error(400, "invalid_request_error",
-                                "You can only add invoice items to draft invoices.")
-        item = invoice_item(customer=sent.form["customer"], invoice=parent["id"],
-                            amount=int(sent.form["amount"]), currency=sent.form["currency"],
-                            description=sent.form.get("description", ""),
-                            metadata=self._metadata(sent.form))
+            return stripe_error(
+                400, "invalid_request_error", "You can only add invoice items to draft invoices."
+            )
+        item = invoice_item(
+            customer=sent.form["customer"],
+            invoice=parent["id"],
+            amount=int(sent.form["amount"]),
+            currency=sent.form["currency"],
+            description=sent.form.get("description", ""),
+            metadata=self._metadata(sent.form),
+        )
         parent["lines"]["data"].append({**item, "object": "line_item", "id": new_id("il", 24)})
         for total in ("amount_due", "amount_remaining", "subtotal", "total"):
             parent[total] += item["amount"]
@@ -423,28 +695,39 @@ class StripeStub:
 
     def _finalize_invoice(self, sent, match):
         obj = self.objects[match["id"]]
-        obj.update(status="open", auto_advance=sent.form.get("auto_advance") == "true",
-                   number=obj["number"] or f"TGSTRIPE-{len(self.objects):04d}",
-                   hosted_invoice_url=f"https://invoice.stripe.com/i/acct_test/{obj['id']}")
+        obj.update(
+            status="open",
+            auto_advance=sent.form.get("auto_advance") == "true",
+            number=obj["number"] or f"TGSTRIPE-{len(self.objects):04d}",
+            hosted_invoice_url=f"https://invoice.stripe.com/i/acct_test/{obj['id']}",
+        )
         obj["status_transitions"]["finalized_at"] = _now()
         return obj
 
     def _create_refund(self, sent, match):
-        return self.put(refund(charge=sent.form.get("charge"),
-                               payment_intent=sent.form.get("payment_intent"),
-                               amount=int(sent.form["amount"]),
-                               metadata=self._metadata(sent.form)))
+        return self.put(
+            refund(
+                charge=sent.form.get("charge"),
+                payment_intent=sent.form.get("payment_intent"),
+                amount=int(sent.form["amount"]),
+                metadata=self._metadata(sent.form),
+            )
+        )
 
     def _list_refunds(self, sent, match):
         charge_id = sent.form.get("charge")
-        found = [o for o in self.objects.values()
-                 if o["object"] == "refund" and o["charge"] == charge_id]
+        found = [
+            o for o in self.objects.values() if o["object"] == "refund" and o["charge"] == charge_id
+        ]
         return list_of(found, "/v1/refunds")
 
     def _list_invoice_payments(self, sent, match):
         intent = sent.form.get("payment[payment_intent]")
-        found = [o for o in self.objects.values() if o["object"] == "invoice_payment"
-                 and o["payment"]["payment_intent"] == intent]
+        found = [
+            o
+            for o in self.objects.values()
+            if o["object"] == "invoice_payment" and o["payment"]["payment_intent"] == intent
+        ]
         return list_of(found, "/v1/invoice_payments")
 
 
@@ -463,13 +746,18 @@ class WebhookSender:
 
     @property
     def url(self) -> str:
-        return reverse("djstripe:djstripe_webhook_by_uuid",
-                       kwargs={"uuid": self.endpoint.djstripe_uuid})
+        return reverse(
+            "djstripe:djstripe_webhook_by_uuid", kwargs={"uuid": self.endpoint.djstripe_uuid}
+        )
 
     def post(self, payload: dict, *, secret: str = WEBHOOK_SECRET):
         body = json.dumps(payload)
-        return self.client.post(self.url, data=body, content_type="application/json",
-                                HTTP_STRIPE_SIGNATURE=sign(body, secret))
+        return self.client.post(
+            self.url,
+            data=body,
+            content_type="application/json",
+            HTTP_STRIPE_SIGNATURE=sign(body, secret),
+        )
 
 
 # --- Fixtures -------------------------------------------------------------------------------
@@ -498,12 +786,77 @@ def stripe_api(stripe_settings):
 
 
 @pytest.fixture
-def stripe_webhooks(client, stripe_api, db):
+def webhook(client, stripe_api, db):
+    """dj-stripe's webhook endpoint with a known secret, and billing's handlers connected
+    (as BillingConfig.ready does)."""
+    from apps.billing.stripe_webhooks import connect
+
+    connect()
     endpoint = WebhookEndpoint.objects.create(
-        id=new_id("we", 24), url="https://tollgate.test/stripe/webhook/", livemode=False,
-        api_version=djstripe_settings.STRIPE_API_VERSION, enabled_events=["*"],
-        secret=WEBHOOK_SECRET, status="enabled",
+        id=new_id("we", 24),
+        url="https://tollgate.test/stripe/webhook/",
+        livemode=False,
+        api_version=djstripe_settings.STRIPE_API_VERSION,
+        enabled_events=["*"],
+        secret=WEBHOOK_SECRET,
+        status="enabled",
     )
     endpoint.url = f"https://tollgate.test{WebhookSender(client, endpoint).url}"
     endpoint.save(update_fields=["url"])
     return WebhookSender(client, endpoint)
+
+
+# --- The Tollgate side ----------------------------------------------------------------------
+PERIOD_START = datetime(2026, 3, 1, tzinfo=UTC)
+PERIOD_END = datetime(2026, 4, 1, tzinfo=UTC)
+
+
+@pytest.fixture
+def paid_plan(other_org):
+    """A provider's (Initech's) paid plan: $29 a month, 10,000 calls, $0.0004 beyond."""
+    return PlanFactory(
+        api=ApiFactory(organization=other_org, name="OCR"),
+        name="Pro",
+        monthly_fee=Decimal("29.00"),
+        included_units=10_000,
+        unit_price=Decimal("0.0004"),
+        hard_limit=False,
+    )
+
+
+@pytest.fixture
+def consumer(org):
+    org.billing_email = "billing@acme.test"
+    org.save(update_fields=["billing_email"])
+    return org
+
+
+@pytest.fixture
+def pending_subscription(owner, consumer, paid_plan, stripe_api):
+    """Acme subscribed to the paid plan: a customer and a Checkout session exist at the
+    fake Stripe, the subscription waits for the card."""
+    return subscription_services.subscription_create(
+        actor=owner, organization=consumer, plan=paid_plan
+    ).subscription
+
+
+def line(kind: str, description: str, amount: str) -> rating.Line:
+    return rating.Line(
+        kind=kind,
+        description=description,
+        quantity=Decimal(1),
+        unit_price=None,
+        amount=Decimal(amount),
+        period_start=PERIOD_START,
+        period_end=PERIOD_END,
+    )
+
+
+def issue(subscription, *lines: rating.Line, key: str = "test:1") -> Invoice:
+    return services.invoice_issue(
+        subscription=subscription,
+        key=key,
+        lines=list(lines),
+        period_start=PERIOD_START,
+        period_end=PERIOD_END,
+    )

@@ -117,7 +117,7 @@ def test_two_workers_closing_at_once_issue_one_invoice(owner, org, plan):
 
 
 def test_invoice_numbers_are_gapless_per_year(owner, org, other_org):
-    for n in range(3):
+    for _ in range(3):
         plan = PlanFactory(api=ApiFactory(organization=other_org), monthly_fee=Decimal("5"))
         subscription_services.subscription_create(actor=owner, organization=org, plan=plan)
         services.invoice_first_period(plan.subscriptions.get())

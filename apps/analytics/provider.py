@@ -1,0 +1,183 @@
+"""The provider's dashboard: traffic, errors, latency, money and subscribers of their APIs
+over a range, computed in the database (sums and histogram sums), a fixed number of
+queries whatever the range or the number of subscriptions."""
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, time
+from decimal import Decimal
+
+from django.apps import apps
+from django.db.models import BigIntegerField, Count, Q, Sum
+from django.db.models.fields.json import KeyTextTransform
+from django.db.models.functions import Cast, Coalesce
+
+from apps.billing.models import InvoiceLine, InvoiceStatus
+from apps.metering.models import LATENCY_BUCKETS_MS, UsageAggregate, UsageDaily
+from apps.subscriptions.models import Subscription, SubscriptionStatus
+
+from . import percentiles
+from .ranges import Range
+
+COUNTERS = (
+    "calls",
+    "billable_units",
+    "status_2xx",
+    "status_3xx",
+    "status_4xx",
+    "status_5xx",
+    "gateway_errors",
+    "latency_ms_sum",
+)
+BUCKETS = len(LATENCY_BUCKETS_MS) + 1
+
+
+def _sums() -> dict:
+    sums = {
+        name: Coalesce(Sum(name), 0)
+        if name != "billable_units"
+        else Coalesce(Sum(name), Decimal(0))
+        for name in COUNTERS
+    }
+    for index in range(BUCKETS):
+        sums[f"h{index}"] = Coalesce(
+            Sum(Cast(KeyTextTransform(str(index), "latency_histogram"), BigIntegerField())), 0
+        )
+    return sums
+
+
+def _with_latency(row: dict) -> dict:
+    histogram = [row.pop(f"h{index}") for index in range(BUCKETS)]
+    row.update(percentiles.summary(histogram))
+    calls = row["calls"] or 0
+    errors = row["status_4xx"] + row["status_5xx"]
+    row["error_rate"] = errors * 100 / calls if calls else 0.0
+    row["server_error_rate"] = row["status_5xx"] * 100 / calls if calls else 0.0
+    return row
+
+
+def usage_rows(organization, rng: Range, api=None):
+    model, time_field = (UsageAggregate, "hour") if rng.hourly else (UsageDaily, "day")
+    start = rng.start if rng.hourly else rng.start.date()
+    end = rng.end if rng.hourly else rng.end.date()
+    rows = model.objects.filter(
+        subscription__api__organization=organization,
+        **{f"{time_field}__gte": start, f"{time_field}__lt": end},
+    )
+    if api is not None:
+        rows = rows.filter(subscription__api=api)
+    return rows, time_field
+
+
+@dataclass
+class ProviderDashboard:
+    range: Range
+    totals: dict
+    series: list[dict]
+    endpoints: list[dict]
+    consumers: list[dict]
+    money: dict
+    subscribers: list[dict] = field(default_factory=list)
+
+
+def provider_dashboard(organization, rng: Range, api=None) -> ProviderDashboard:
+    rows, time_field = usage_rows(organization, rng, api)
+    totals = _with_latency(rows.aggregate(**_sums()))
+    by_time = {
+        r[time_field]: r
+        for r in rows.values(time_field).annotate(
+            calls=Sum("calls"),
+            errors=Sum("status_4xx") + Sum("status_5xx"),
+            units=Sum("billable_units"),
+        )
+    }
+    series = [
+        {
+            "at": bucket,
+            "calls": by_time.get(bucket, {}).get("calls") or 0,
+            "errors": by_time.get(bucket, {}).get("errors") or 0,
+            "units": by_time.get(bucket, {}).get("units") or 0,
+        }
+        for bucket in rng.buckets()
+    ]
+    endpoints = [
+        _with_latency(r)
+        for r in rows.values(
+            "endpoint_id", "endpoint__method", "endpoint__path", "subscription__api__name"
+        )
+        .annotate(**_sums())
+        .order_by("-calls")[:50]
+    ]
+    consumers = list(
+        rows.values("subscription__organization__name", "subscription__organization__public_id")
+        .annotate(
+            calls=Sum("calls"),
+            units=Sum("billable_units"),
+            errors=Sum("status_5xx") + Sum("status_4xx"),
+        )
+        .order_by("-calls")[:10]
+    )
+    return ProviderDashboard(
+        range=rng,
+        totals=totals,
+        series=series,
+        endpoints=endpoints,
+        consumers=consumers,
+        money=money(organization, rng, api),
+        subscribers=subscribers_over_time(organization, rng, api),
+    )
+
+
+def money(organization, rng: Range, api=None) -> dict:
+    """Billed: the rating engine's invoice lines for the provider's APIs issued in range.
+    Earned and paid out: the payouts ledger (the provider's share after the fee)."""
+    lines = InvoiceLine.objects.filter(
+        provider=organization,
+        invoice__issued_at__gte=rng.start,
+        invoice__issued_at__lt=rng.end,
+        invoice__status__in=[InvoiceStatus.OPEN, InvoiceStatus.PAID],
+    )
+    if api is not None:
+        lines = lines.filter(api=api)
+    billed = lines.aggregate(
+        billed=Coalesce(Sum("amount"), Decimal(0)),
+        collected=Coalesce(Sum("amount", filter=Q(invoice__status=InvoiceStatus.PAID)), Decimal(0)),
+    )
+    billed.update(_ledger(organization, rng))
+    return billed
+
+
+def _ledger(organization, rng: Range) -> dict:
+    if not apps.is_installed("apps.payouts"):
+        return {"earned": None, "paid_out": None}
+    from apps.payouts.selectors import ledger_summary
+
+    return ledger_summary(organization, rng.start, rng.end)
+
+
+def subscribers_over_time(organization, rng: Range, api=None) -> list[dict]:
+    """Live subscriptions at the end of each day of the range."""
+    subscriptions = Subscription.objects.filter(api__organization=organization).exclude(
+        status=SubscriptionStatus.PENDING_PAYMENT
+    )
+    if api is not None:
+        subscriptions = subscriptions.filter(api=api)
+    spans = list(subscriptions.values_list("created_at", "canceled_at"))
+    days = sorted({b if not isinstance(b, datetime) else b.date() for b in rng.buckets()})
+    points = []
+    for day in days:
+        moment = datetime.combine(day, time.max, tzinfo=UTC)
+        live = sum(
+            1
+            for created, canceled in spans
+            if created <= moment and (canceled is None or canceled > moment)
+        )
+        points.append({"day": day, "subscribers": live})
+    return points
+
+
+def subscriber_counts(organization) -> dict:
+    return dict(
+        Subscription.objects.filter(api__organization=organization)
+        .values_list("status")
+        .annotate(n=Count("id"))
+    )
