@@ -2,10 +2,10 @@
 
 from django.urls import path
 
-from apps.accounts import console_views
+from apps.analytics import views as analytics_views
 
 app_name = "console"
 
 urlpatterns = [
-    path("", console_views.home, name="home"),
+    path("", analytics_views.console_home, name="home"),
 ]

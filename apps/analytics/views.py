@@ -54,6 +54,13 @@ def _bucket_label(at, hourly: bool) -> str:
 
 
 @member_required("view")
+def console_home(request):
+    from .overview import overview
+
+    return render(request, "console/home.html", overview(request.organization))
+
+
+@member_required("view")
 def provider_analytics(request):
     rng = parse_range(request.GET)
     api = None

@@ -17,6 +17,9 @@ DOC_PAGES = {
     "operators": ("operators.md", "Guide for operators"),
     "errors": ("errors.md", "Error codes"),
     "pricing": ("pricing.md", "How pricing works"),
+    "stripe": ("stripe.md", "Taking payments with Stripe"),
+    "architecture": ("ARCHITECTURE.md", "Architecture"),
+    "benchmarks": ("BENCHMARKS.md", "Benchmarks"),
 }
 
 
