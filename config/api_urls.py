@@ -11,4 +11,5 @@ urlpatterns = [
     path("", include("apps.keys.api_urls")),
     path("", include("apps.analytics.api_urls")),
     path("", include("apps.billing.api_urls")),
+    path("", include("apps.payouts.api_urls")),
 ]

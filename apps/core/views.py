@@ -18,6 +18,7 @@ DOC_PAGES = {
     "errors": ("errors.md", "Error codes"),
     "pricing": ("pricing.md", "How pricing works"),
     "stripe": ("stripe.md", "Taking payments with Stripe"),
+    "payouts": ("payouts.md", "Payouts"),
     "architecture": ("ARCHITECTURE.md", "Architecture"),
     "benchmarks": ("BENCHMARKS.md", "Benchmarks"),
 }

@@ -27,7 +27,9 @@ STATUS_COLOURS = {
 
 @admin.register(ProviderAccount)
 class ProviderAccountAdmin(admin.ModelAdmin):
-    """Staff edit one thing here, the provider's fee; Stripe owns the rest."""
+    """Staff edit one thing here, the provider's fee; Stripe owns the rest. Accounts appear
+    with a provider's first earning or Stripe onboarding; staff may add one to set a fee in
+    advance."""
 
     list_display = [
         "organization",
@@ -57,26 +59,31 @@ class ProviderAccountAdmin(admin.ModelAdmin):
     ]
 
     def get_queryset(self, request):
-        return super().get_queryset(request).annotate(
-            balance_total=Sum("organization__ledger_entries__amount")
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(balance_total=Sum("organization__ledger_entries__amount"))
         )
 
     @admin.display(description="balance", ordering="balance_total")
     def balance(self, account):
         return format_money(account.balance_total or 0)
 
-    def has_add_permission(self, request):
-        return False  # accounts appear with a provider's first earning or Stripe onboarding
+    def get_readonly_fields(self, request, obj=None):
+        if obj is None:  # adding: staff pick the provider whose fee they set in advance
+            return [name for name in self.readonly_fields if name != "organization"]
+        return self.readonly_fields
 
     def has_delete_permission(self, request, obj=None):
         return False
 
     def save_model(self, request, obj, form, change):
-        services.provider_fee_set(
+        account = services.provider_fee_set(
             actor=request.user,
             organization=obj.organization,
             fee_percent=form.cleaned_data["fee_percent_override"],
         )
+        obj.pk = account.pk  # the admin's redirect and message name the saved row
 
 
 @admin.register(LedgerEntry)
@@ -132,9 +139,6 @@ class PayoutAdmin(ReadOnlyAdmin):
             payout.get_status_display(),
         )
 
-    def has_change_permission(self, request, obj=None):
-        return request.user.is_staff and obj is None  # the list and its actions, no edits
-
     @admin.action(description="Mark paid (manual bank transfer)")
     def mark_paid(self, request, queryset):
         self._each(request, queryset, services.payout_mark_paid, "marked paid")
@@ -160,12 +164,31 @@ class PayoutAdmin(ReadOnlyAdmin):
         response = HttpResponse(content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = 'attachment; filename="tollgate-payouts.csv"'
         writer = csv.writer(response)
-        writer.writerow(["payout", "provider", "billing_email", "period", "amount", "currency",
-                         "method", "status"])
+        writer.writerow(
+            [
+                "payout",
+                "provider",
+                "billing_email",
+                "period",
+                "amount",
+                "currency",
+                "method",
+                "status",
+            ]
+        )
         for payout in queryset.select_related("organization").order_by("organization__name"):
-            writer.writerow([payout.public_id, payout.organization.name,
-                             payout.organization.billing_email, payout.period,
-                             payout.amount, payout.currency, payout.method, payout.status])
+            writer.writerow(
+                [
+                    payout.public_id,
+                    payout.organization.name,
+                    payout.organization.billing_email,
+                    payout.period,
+                    payout.amount,
+                    payout.currency,
+                    payout.method,
+                    payout.status,
+                ]
+            )
         return response
 
     # "Run payouts now" needs no selection, so it is a button (change list template) that
@@ -179,8 +202,10 @@ class PayoutAdmin(ReadOnlyAdmin):
             raise PermissionDenied
         report = services.run_payouts()
         manual = sum(1 for p in report.created if p.method == PayoutMethod.MANUAL)
-        text = (f"Payout run {report.period}: {len(report.created)} payout(s) made "
-                f"({manual} to pay by hand), {len(report.resent)} pending transfer(s) re-sent.")
+        text = (
+            f"Payout run {report.period}: {len(report.created)} payout(s) made "
+            f"({manual} to pay by hand), {len(report.resent)} pending transfer(s) re-sent."
+        )
         level = messages.SUCCESS
         if report.failed_organization_ids:
             text += f" {len(report.failed_organization_ids)} provider(s) failed; see the logs."

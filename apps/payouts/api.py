@@ -81,9 +81,7 @@ class ProviderLedgerView(OrganizationScopedMixin, generics.ListAPIView):
 
     @extend_schema(
         summary="List the provider's ledger entries",
-        parameters=[
-            OpenApiParameter("month", str, description="Only this month (UTC), YYYY-MM.")
-        ],
+        parameters=[OpenApiParameter("month", str, description="Only this month (UTC), YYYY-MM.")],
     )
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)

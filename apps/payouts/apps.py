@@ -7,6 +7,7 @@ class PayoutsConfig(AppConfig):
     verbose_name = "Payouts"
 
     def ready(self):
-        from . import receivers
+        from . import receivers, webhooks
 
         receivers.connect()
+        webhooks.connect()

@@ -149,6 +149,7 @@ class Payout(TimeStampedModel):
     method = models.CharField(max_length=10, choices=PayoutMethod.choices)
     stripe_account_id = models.CharField(max_length=64, blank=True)
     stripe_transfer_id = models.CharField(max_length=64, blank=True, db_index=True)
+    transfer_attempted_at = models.DateTimeField(null=True, blank=True)
     failure_reason = models.CharField(max_length=300, blank=True)
     reference = models.CharField(
         max_length=120, blank=True, help_text="The bank transfer's reference, for manual payouts."

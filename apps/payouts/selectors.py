@@ -7,10 +7,10 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db.models import OuterRef, Q, QuerySet, Subquery, Sum
-from django.db.models.functions import Coalesce, TruncMonth
+from django.db.models.functions import Coalesce, Round, TruncMonth
 from django.utils import timezone
 
-from apps.core.money import ZERO, MoneyField, format_money
+from apps.core.money import ZERO, MoneyField, format_money, round_money
 
 from .models import LedgerEntry, LedgerKind, Payout, PayoutMethod, PayoutStatus, ProviderAccount
 from .periods import first_of_next_month, month_bounds, month_of
@@ -31,20 +31,26 @@ def fee_percent_for(account: ProviderAccount | None) -> Decimal:
     return Decimal(settings.PLATFORM_FEE_PERCENT)
 
 
+def _money(total) -> Decimal:
+    """A sum from the database, to the cent: SQLite adds decimals as floats."""
+    return round_money(total or ZERO)
+
+
 def balance_of(organization_id: int) -> Decimal:
     total = LedgerEntry.objects.filter(organization_id=organization_id).aggregate(
         total=Sum("amount")
     )["total"]
-    return total or ZERO
+    return _money(total)
 
 
 def payable_organization_ids(minimum: Decimal) -> list[int]:
     """Providers whose balance reaches the payout minimum (and is positive)."""
     floor = max(minimum, Decimal("0.01"))
+    # Half a cent of slack for SQLite's float sums; payout_create checks the exact balance.
     return list(
         LedgerEntry.objects.values("organization")
         .annotate(balance=Sum("amount"))
-        .filter(balance__gte=floor)
+        .filter(balance__gte=floor - Decimal("0.005"))
         .order_by("organization")
         .values_list("organization", flat=True)
     )
@@ -84,19 +90,21 @@ def balance_summary(organization, account: ProviderAccount | None = None) -> Bal
         fees=Coalesce(Sum("platform_fee"), ZERO, output_field=MoneyField()),
     )
     payouts = Payout.objects.filter(organization=organization).aggregate(
-        paid=Coalesce(Sum("amount", filter=Q(status=PayoutStatus.PAID)), ZERO,
-                      output_field=MoneyField()),
-        pending=Coalesce(Sum("amount", filter=Q(status=PayoutStatus.PENDING)), ZERO,
-                         output_field=MoneyField()),
+        paid=Coalesce(
+            Sum("amount", filter=Q(status=PayoutStatus.PAID)), ZERO, output_field=MoneyField()
+        ),
+        pending=Coalesce(
+            Sum("amount", filter=Q(status=PayoutStatus.PENDING)), ZERO, output_field=MoneyField()
+        ),
     )
     return BalanceSummary(
-        balance=totals["balance"],
+        balance=_money(totals["balance"]),
         currency=settings.CURRENCY,
-        earned=totals["earned"],
-        gross=totals["gross"],
-        platform_fees=totals["fees"],
-        paid_out=payouts["paid"],
-        in_transit=payouts["pending"],
+        earned=_money(totals["earned"]),
+        gross=_money(totals["gross"]),
+        platform_fees=_money(totals["fees"]),
+        paid_out=_money(payouts["paid"]),
+        in_transit=_money(payouts["pending"]),
         fee_percent=fee_percent_for(account),
     )
 
@@ -108,7 +116,8 @@ class NextPayout:
     amount: Decimal
     will_be_paid: bool
     method: str | None
-    reason: str
+    headline: str  # a few words for a stat tile
+    reason: str  # the sentence that explains it
 
 
 def next_payout(
@@ -122,20 +131,29 @@ def next_payout(
     run_at = first_of_next_month(now or timezone.now())
     minimum = Decimal(settings.PAYOUT_MINIMUM)
     method = payout_method_for(account)
-    day = f"{run_at:%b} {run_at.day}"
-    if balance <= 0 or balance < minimum:
+    day, amount = f"{run_at:%b} {run_at.day}", format_money(balance)
+    if organization.is_suspended:
+        method = None
+        headline = "On hold"
+        reason = "Payouts are on hold while the organization is suspended; contact Tollgate."
+    elif balance <= 0 or balance < minimum:
+        method = None
+        headline = f"Below the {format_money(minimum)} minimum"
         reason = (
             f"Payouts start at {format_money(minimum)}; your balance carries over "
             "until it gets there."
         )
-        method = None
     elif method == PayoutMethod.STRIPE:
-        reason = f"Sent to your Stripe account on {day}."
+        headline = f"{amount} to your Stripe account"
+        reason = f"{amount} goes to your Stripe account on {day}."
     elif method == PayoutMethod.MANUAL:
-        reason = f"Tollgate staff pay it by bank transfer after the run on {day}."
+        headline = f"{amount} by bank transfer"
+        reason = f"Tollgate staff pay {amount} by bank transfer after the run on {day}."
     elif account is None or not account.stripe_account_id:
+        headline = "Connect Stripe to be paid"
         reason = "Connect a Stripe account to receive it; the balance waits until you do."
     else:
+        headline = "Waiting for Stripe"
         reason = "Stripe has not enabled payouts on your account yet: finish onboarding."
     return NextPayout(
         date=run_at.date(),
@@ -143,8 +161,48 @@ def next_payout(
         amount=max(balance, ZERO),
         will_be_paid=method is not None,
         method=method,
+        headline=headline,
         reason=reason,
     )
+
+
+# --- For analytics dashboards -----------------------------------------------------------
+def ledger_summary(organization, start: dt.datetime, end: dt.datetime) -> dict:
+    """A provider's money in [start, end): `earned`, its share of what was paid after the
+    fee and refunds (ledger entries made in the range), and `paid_out`, payouts paid in it."""
+    sales = LedgerEntry.objects.filter(
+        organization=organization,
+        kind__in=[LedgerKind.EARNING, LedgerKind.REFUND_REVERSAL],
+        created_at__gte=start,
+        created_at__lt=end,
+    )
+    paid = Payout.objects.filter(
+        organization=organization, status=PayoutStatus.PAID, paid_at__gte=start, paid_at__lt=end
+    )
+    return {
+        "earned": _money(sales.aggregate(total=Sum("amount"))["total"]),
+        "paid_out": _money(paid.aggregate(total=Sum("amount"))["total"]),
+    }
+
+
+def marketplace_summary(start: dt.datetime, end: dt.datetime) -> dict:
+    """Staff's view: `platform_fee`, the platform's cut of what was paid in [start, end)
+    (net of refunds), and `payouts_due`, what the marketplace owes providers right now:
+    positive balances plus payouts made and not yet paid."""
+    fee = LedgerEntry.objects.filter(created_at__gte=start, created_at__lt=end).aggregate(
+        total=Sum("platform_fee")
+    )["total"]
+    balances = (
+        LedgerEntry.objects.values("organization")
+        .annotate(balance=Sum("amount"))
+        .values_list("balance", flat=True)
+    )
+    pending = Payout.objects.filter(status=PayoutStatus.PENDING).aggregate(total=Sum("amount"))
+    owed = sum((_money(balance) for balance in balances if _money(balance) > 0), ZERO)
+    return {
+        "platform_fee": _money(fee),
+        "payouts_due": owed + _money(pending["total"]),
+    }
 
 
 def payouts_for(organization) -> QuerySet[Payout]:
@@ -165,10 +223,13 @@ def earnings_for(organization) -> QuerySet[LedgerEntry]:
         LedgerEntry.objects.filter(organization=organization, kind=LedgerKind.EARNING)
         .select_related("invoice_line__invoice", "invoice_line__api")
         .annotate(
-            refunded=Coalesce(
-                Subquery(reversals.annotate(total=Sum("amount")).values("total")),
-                ZERO,
-                output_field=MoneyField(),
+            refunded=Round(
+                Coalesce(
+                    Subquery(reversals.annotate(total=Sum("amount")).values("total")),
+                    ZERO,
+                    output_field=MoneyField(),
+                ),
+                2,
             ),
         )
         .order_by("-created_at", "-id")
@@ -189,6 +250,7 @@ def statement_months(organization, now: dt.datetime | None = None) -> list[str]:
         month_of(moment)
         for moment in LedgerEntry.objects.filter(organization=organization)
         .annotate(month=TruncMonth("created_at", tzinfo=dt.UTC))
+        .order_by("month")
         .values_list("month", flat=True)
         .distinct()
     }

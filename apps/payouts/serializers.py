@@ -13,6 +13,7 @@ class NextPayoutOutput(serializers.Serializer):
     method = serializers.CharField(
         allow_null=True, help_text="`stripe`, `manual` (bank transfer by staff), or null."
     )
+    headline = serializers.CharField()
     reason = serializers.CharField()
 
 

@@ -7,13 +7,15 @@ a concurrent refund is changing; unique constraints make every entry enterable o
 
 import datetime as dt
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Exists, OuterRef, Sum
-from django.urls import reverse
+from django.db.models.functions import Coalesce
+from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
 from apps.accounts.notifications import notify
@@ -22,7 +24,7 @@ from apps.billing.models import Invoice, InvoiceLine, InvoiceStatus, Refund
 from apps.billing.rating import split_provider_share
 from apps.core.audit import audit_record
 from apps.core.errors import Conflict, Forbidden, ServiceError
-from apps.core.money import ZERO, format_money, from_minor_units, to_minor_units
+from apps.core.money import ZERO, format_money, from_minor_units, round_money, to_minor_units
 
 from . import selectors, stripe_connect
 from .allocation import refunded_per_line
@@ -30,6 +32,34 @@ from .models import LedgerEntry, LedgerKind, Payout, PayoutMethod, PayoutStatus,
 from .periods import month_of, parse_month
 
 logger = logging.getLogger(__name__)
+RESEND_AFTER = dt.timedelta(hours=1)  # a pending transfer older than this is stuck
+
+
+# Higher apps (webhooks) listen to payouts here: fn(kind, payout), kind "payout.<status>",
+# called after the change commits. A listener's failure is logged, never raised.
+payout_listeners: list[Callable[[str, Payout], None]] = []
+
+
+def console_url() -> str:
+    """The Payouts page, for notifications. A link must never fail a money operation, so an
+    unrouted page (the app's URLs not mounted) gives a notice without a link."""
+    try:
+        return reverse("payouts:overview")
+    except NoReverseMatch:
+        return ""
+
+
+def _announce(payout: Payout) -> None:
+    kind = f"payout.{payout.status}"
+
+    def call_listeners():
+        for listener in list(payout_listeners):
+            try:
+                listener(kind, payout)
+            except Exception:
+                logger.exception("payout listener %r failed on %s", listener, kind)
+
+    transaction.on_commit(call_listeners)
 
 
 class TransientStripeError(Exception):
@@ -92,9 +122,9 @@ def ledger_enter_invoice(*, invoice_id: int) -> list[LedgerEntry]:
     with transaction.atomic():
         accounts = _lock_accounts(line.provider_id for line in lines)
         entered = set(
-            LedgerEntry.objects.filter(
-                kind=LedgerKind.EARNING, invoice_line__in=lines
-            ).values_list("invoice_line_id", flat=True)
+            LedgerEntry.objects.filter(kind=LedgerKind.EARNING, invoice_line__in=lines).values_list(
+                "invoice_line_id", flat=True
+            )
         )
         entries = [
             _earning(invoice, line, accounts[line.provider_id])
@@ -150,9 +180,11 @@ def ledger_reverse_refund(*, refund_id: int) -> list[LedgerEntry]:
     lines = list(invoice.lines.order_by("position", "id"))
     currency = invoice.currency
     amounts = [to_minor_units(line.amount, currency) for line in lines]
-    refunded_before = Refund.objects.filter(invoice=invoice, pk__lt=refund.pk).aggregate(
-        total=Sum("amount")
-    )["total"] or ZERO
+    refunded_before = round_money(  # SQLite adds decimals as floats
+        Refund.objects.filter(invoice=invoice, pk__lt=refund.pk).aggregate(t=Sum("amount"))["t"]
+        or ZERO,
+        currency,
+    )
     before = refunded_per_line(amounts, to_minor_units(refunded_before, currency))
     after = refunded_per_line(amounts, to_minor_units(refunded_before + refund.amount, currency))
     earnings = {
@@ -164,16 +196,22 @@ def ledger_reverse_refund(*, refund_id: int) -> list[LedgerEntry]:
         if LedgerEntry.objects.filter(kind=LedgerKind.REFUND_REVERSAL, refund=refund).exists():
             return []
         entries = [
-            _reversal(refund, line, earnings[line.pk], from_minor_units(was, currency),
-                      from_minor_units(now, currency))
+            _reversal(
+                refund,
+                line,
+                earnings[line.pk],
+                from_minor_units(was, currency),
+                from_minor_units(now, currency),
+            )
             for line, was, now in zip(lines, before, after, strict=True)
             if now != was
         ]
         return _insert(entries)
 
 
-def _reversal(refund: Refund, line: InvoiceLine, earning: LedgerEntry, was: Decimal,
-              now: Decimal) -> LedgerEntry:
+def _reversal(
+    refund: Refund, line: InvoiceLine, earning: LedgerEntry, was: Decimal, now: Decimal
+) -> LedgerEntry:
     currency = earning.currency
     share_now, fee_now = split_provider_share(now, earning.fee_percent, currency)
     share_was, fee_was = split_provider_share(was, earning.fee_percent, currency)
@@ -231,19 +269,27 @@ def run_payouts(period: str | None = None, *, now: dt.datetime | None = None) ->
     """The monthly run: a payout for each provider whose balance reaches PAYOUT_MINIMUM.
 
     Idempotent per period: a provider gets at most one payout per period however often it
-    runs (row lock + unique constraint); a re-run only re-sends Stripe transfers still
-    pending, with their original idempotency key. Each provider is its own transaction, so
-    one failure does not stop the others."""
+    runs (row lock + unique constraint). A re-run also re-sends Stripe payouts stuck
+    pending for over RESEND_AFTER (their task gave up), with their original idempotency
+    key; younger ones are left to their own task, so runs at the same moment send one
+    transfer. Each provider is its own transaction: one failure does not stop the others."""
     now = now or timezone.now()
     period = parse_month(period, field="period") if period else month_of(now)
     ledger_reconcile()
     report = RunReport(period=period)
-    stuck = Payout.objects.filter(
-        period=period, status=PayoutStatus.PENDING, method=PayoutMethod.STRIPE,
-        stripe_transfer_id="",
-    ).values_list("organization_id", flat=True)
+    stuck = set(
+        Payout.objects.filter(
+            period=period,
+            status=PayoutStatus.PENDING,
+            method=PayoutMethod.STRIPE,
+            stripe_transfer_id="",
+        )
+        .annotate(last_try=Coalesce("transfer_attempted_at", "created_at"))
+        .filter(last_try__lt=now - RESEND_AFTER)
+        .values_list("organization_id", flat=True)
+    )
     minimum = Decimal(settings.PAYOUT_MINIMUM)
-    for organization_id in sorted(set(selectors.payable_organization_ids(minimum)) | set(stuck)):
+    for organization_id in sorted(set(selectors.payable_organization_ids(minimum)) | stuck):
         try:
             payout, created = payout_create(organization_id=organization_id, period=period)
         except Exception:
@@ -252,7 +298,7 @@ def run_payouts(period: str | None = None, *, now: dt.datetime | None = None) ->
             continue
         if created:
             report.created.append(payout)
-        elif payout is not None and _awaits_transfer(payout):
+        elif organization_id in stuck and payout is not None and _awaits_transfer(payout):
             from .tasks import send_transfer
 
             send_transfer.delay_on_commit(payout.pk)
@@ -261,8 +307,11 @@ def run_payouts(period: str | None = None, *, now: dt.datetime | None = None) ->
 
 
 def _awaits_transfer(payout: Payout) -> bool:
-    return (payout.status == PayoutStatus.PENDING and payout.method == PayoutMethod.STRIPE
-            and not payout.stripe_transfer_id)
+    return (
+        payout.status == PayoutStatus.PENDING
+        and payout.method == PayoutMethod.STRIPE
+        and not payout.stripe_transfer_id
+    )
 
 
 def payout_create(*, organization_id: int, period: str) -> tuple[Payout | None, bool]:
@@ -277,6 +326,8 @@ def payout_create(*, organization_id: int, period: str) -> tuple[Payout | None, 
         balance = selectors.balance_of(organization_id)
         method = selectors.payout_method_for(account)
         if balance <= 0 or balance < Decimal(settings.PAYOUT_MINIMUM) or method is None:
+            return None, False
+        if account.organization.is_suspended:  # staff hold a suspended provider's money
             return None, False
         payout = Payout.objects.create(
             organization_id=organization_id,
@@ -301,6 +352,7 @@ def payout_create(*, organization_id: int, period: str) -> tuple[Payout | None, 
             data={"amount": str(balance), "period": period, "method": method},
         )
         _tell(payout, *_created_text(payout))
+        _announce(payout)
         if method == PayoutMethod.STRIPE:
             from .tasks import send_transfer
 
@@ -324,7 +376,7 @@ def _tell(payout: Payout, title: str, body: str) -> None:
         kind=f"payout.{payout.status}",
         title=title,
         body=body,
-        url=reverse("payouts:overview"),
+        url=console_url(),
         email_capability="billing",
     )
 
@@ -342,6 +394,8 @@ def payout_send_transfer(*, payout_id: int) -> Payout:
         return payout
     import stripe
 
+    Payout.objects.filter(pk=payout.pk).update(transfer_attempted_at=timezone.now())
+
     try:
         transfer = stripe_connect.create_transfer(payout)
     except stripe.StripeError as error:
@@ -355,9 +409,7 @@ def payout_mark_transferred(*, payout: Payout, transfer_id: str) -> Payout:
     """Stripe made the transfer: the money is in the provider's Stripe balance. Idempotent
     (the transfer task and the `transfer.created` webhook both call it)."""
     with transaction.atomic():
-        payout = Payout.objects.select_for_update().select_related("organization").get(
-            pk=payout.pk
-        )
+        payout = Payout.objects.select_for_update().select_related("organization").get(pk=payout.pk)
         if payout.status != PayoutStatus.PENDING:
             return payout
         payout.status, payout.stripe_transfer_id = PayoutStatus.PAID, transfer_id
@@ -370,8 +422,12 @@ def payout_mark_transferred(*, payout: Payout, transfer_id: str) -> Payout:
             data={"transfer": transfer_id},
         )
         amount = format_money(payout.amount, payout.currency)
-        _tell(payout, f"Payout of {amount} sent",
-              "It is in your Stripe balance; Stripe pays it to your bank on your schedule.")
+        _tell(
+            payout,
+            f"Payout of {amount} sent",
+            "It is in your Stripe balance; Stripe pays it to your bank on your schedule.",
+        )
+        _announce(payout)
     return payout
 
 
@@ -379,9 +435,7 @@ def payout_fail(*, payout: Payout, reason: str) -> Payout:
     """A payout that did not reach the provider (transfer refused or reversed): its amount
     goes back to the balance, so the next run pays it. Idempotent."""
     with transaction.atomic():
-        payout = Payout.objects.select_for_update().select_related("organization").get(
-            pk=payout.pk
-        )
+        payout = Payout.objects.select_for_update().select_related("organization").get(pk=payout.pk)
         if payout.status in (PayoutStatus.FAILED, PayoutStatus.CANCELED):
             return payout
         payout.status, payout.failure_reason = PayoutStatus.FAILED, reason[:300]
@@ -394,8 +448,12 @@ def payout_fail(*, payout: Payout, reason: str) -> Payout:
             data={"reason": reason},
         )
         amount = format_money(payout.amount, payout.currency)
-        _tell(payout, f"Payout of {amount} failed",
-              f"{reason} The amount is back in your balance for the next payout run.")
+        _tell(
+            payout,
+            f"Payout of {amount} failed",
+            f"{reason} The amount is back in your balance for the next payout run.",
+        )
+        _announce(payout)
     return payout
 
 
@@ -417,22 +475,30 @@ def payout_mark_paid(*, payout: Payout, actor, reference: str = "") -> Payout:
     if not actor.is_staff:
         raise Forbidden("Only staff mark payouts paid.")
     with transaction.atomic():
-        payout = Payout.objects.select_for_update().select_related("organization").get(
-            pk=payout.pk
-        )
+        payout = Payout.objects.select_for_update().select_related("organization").get(pk=payout.pk)
         if payout.status == PayoutStatus.PAID:
             return payout
         if payout.status != PayoutStatus.PENDING or payout.method != PayoutMethod.MANUAL:
             raise Conflict("Only pending manual payouts can be marked paid.")
         payout.status, payout.paid_at, payout.marked_paid_by = (
-            PayoutStatus.PAID, timezone.now(), actor)
+            PayoutStatus.PAID,
+            timezone.now(),
+            actor,
+        )
         payout.reference = reference[:120]
-        payout.save(update_fields=["status", "paid_at", "marked_paid_by", "reference",
-                                   "updated_at"])
-        audit_record(action="payout.marked_paid", actor=actor, organization=payout.organization,
-                     target=payout, data={"reference": payout.reference})
+        payout.save(
+            update_fields=["status", "paid_at", "marked_paid_by", "reference", "updated_at"]
+        )
+        audit_record(
+            action="payout.marked_paid",
+            actor=actor,
+            organization=payout.organization,
+            target=payout,
+            data={"reference": payout.reference},
+        )
         amount = format_money(payout.amount, payout.currency)
         _tell(payout, f"Payout of {amount} paid", "Tollgate sent it by bank transfer.")
+        _announce(payout)
     return payout
 
 
@@ -442,22 +508,25 @@ def payout_cancel(*, payout: Payout, actor, reason: str = "") -> Payout:
     if not actor.is_staff:
         raise Forbidden("Only staff cancel payouts.")
     with transaction.atomic():
-        payout = Payout.objects.select_for_update().select_related("organization").get(
-            pk=payout.pk
-        )
+        payout = Payout.objects.select_for_update().select_related("organization").get(pk=payout.pk)
         if payout.status != PayoutStatus.PENDING or payout.method != PayoutMethod.MANUAL:
             raise Conflict("Only pending manual payouts can be canceled.")
         payout.status, payout.failure_reason = PayoutStatus.CANCELED, reason[:300]
         payout.save(update_fields=["status", "failure_reason", "updated_at"])
         _return_to_balance(payout, f"Payout {payout.period} canceled")
-        audit_record(action="payout.canceled", actor=actor, organization=payout.organization,
-                     target=payout, data={"reason": reason})
+        _announce(payout)
+        audit_record(
+            action="payout.canceled",
+            actor=actor,
+            organization=payout.organization,
+            target=payout,
+            data={"reason": reason},
+        )
     return payout
 
 
 # --- Stripe Connect onboarding ----------------------------------------------------------
-def connect_onboarding_url(provider_org, refresh_url: str, return_url: str, *,
-                           actor=None) -> str:
+def connect_onboarding_url(provider_org, refresh_url: str, return_url: str, *, actor=None) -> str:
     """A Stripe-hosted onboarding link for the provider. Creates its connected account the
     first time (once: idempotency key + the stored id) and reuses it afterwards."""
     if actor is not None:
@@ -482,9 +551,13 @@ def _store_stripe_account(organization, stripe_account: dict, actor) -> Provider
         account.stripe_account_id = stripe_account["id"]
         _apply_status(account, stripe_account)
         account.save()
-        audit_record(action="payouts.stripe_account_created", actor=actor,
-                     organization=organization, target=account,
-                     data={"stripe_account": account.stripe_account_id})
+        audit_record(
+            action="payouts.stripe_account_created",
+            actor=actor,
+            organization=organization,
+            target=account,
+            data={"stripe_account": account.stripe_account_id},
+        )
     return account
 
 
@@ -498,15 +571,25 @@ def handle_account_updated(stripe_account: dict) -> ProviderAccount | None:
     """`account.updated` (or a fresh retrieve): record whether the provider finished
     onboarding and whether Stripe lets it receive payouts. Unknown accounts are ignored."""
     with transaction.atomic():
-        account = (ProviderAccount.objects.select_for_update().select_related("organization")
-                   .filter(stripe_account_id=stripe_account.get("id") or "-").first())
+        account = (
+            ProviderAccount.objects.select_for_update()
+            .select_related("organization")
+            .filter(stripe_account_id=stripe_account.get("id") or "-")
+            .first()
+        )
         if account is None:
             logger.info("account.updated for an unknown account %s", stripe_account.get("id"))
             return None
         was_enabled = account.payouts_enabled
         _apply_status(account, stripe_account)
-        account.save(update_fields=["details_submitted", "payouts_enabled",
-                                    "status_updated_at", "updated_at"])
+        account.save(
+            update_fields=[
+                "details_submitted",
+                "payouts_enabled",
+                "status_updated_at",
+                "updated_at",
+            ]
+        )
         if account.payouts_enabled != was_enabled:
             _status_changed(account)
     return account
@@ -514,16 +597,20 @@ def handle_account_updated(stripe_account: dict) -> ProviderAccount | None:
 
 def _status_changed(account: ProviderAccount) -> None:
     enabled = account.payouts_enabled
-    audit_record(action="payouts.stripe_payouts_" + ("enabled" if enabled else "disabled"),
-                 organization=account.organization, target=account,
-                 data={"stripe_account": account.stripe_account_id})
+    audit_record(
+        action="payouts.stripe_payouts_" + ("enabled" if enabled else "disabled"),
+        organization=account.organization,
+        target=account,
+        data={"stripe_account": account.stripe_account_id},
+    )
     notify(
         organization=account.organization,
         kind="payouts.account_updated",
         title="Stripe payouts enabled" if enabled else "Stripe paused payouts to your account",
         body="Your balance is paid to your Stripe account in the monthly payout run."
-        if enabled else "Stripe needs more information: continue onboarding to get paid.",
-        url=reverse("payouts:overview"),
+        if enabled
+        else "Stripe needs more information: continue onboarding to get paid.",
+        url=console_url(),
         email_capability="billing",
     )
 

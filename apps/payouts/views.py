@@ -39,6 +39,7 @@ def overview(request):
         "page": page,
         "account": account,
         "summary": summary,
+        "keep_percent": 100 - summary.fee_percent,
         "upcoming": selectors.next_payout(organization, balance=summary.balance, account=account),
         "payouts": selectors.payouts_for(organization)[:HISTORY_SIZE],
         "months": selectors.statement_months(organization),

@@ -1,10 +1,9 @@
 """Stripe webhook handlers for payouts: plain functions taking the Stripe object (the
-event's `data.object` dict). Billing's webhook endpoint calls them through its registry;
-`HANDLERS` maps event types to them. All are idempotent: Stripe delivers at least once."""
+event's `data.object` dict). Billing's webhook registry calls them through the adapters at
+the end, which `connect()` registers. All are idempotent: Stripe delivers at least once,
+and in any order."""
 
 import logging
-
-from django.urls import reverse
 
 from apps.accounts.notifications import notify
 
@@ -20,7 +19,7 @@ def _payout_of(transfer: dict) -> Payout | None:
     by_id = Payout.objects.filter(stripe_transfer_id=transfer.get("id") or "-").first()
     if by_id is not None:
         return by_id
-    public_id = (transfer.get("metadata") or {}).get("payout")
+    public_id = (transfer.get("metadata") or {}).get("tollgate_payout")
     return Payout.objects.filter(public_id=public_id).first() if public_id else None
 
 
@@ -50,8 +49,12 @@ def handle_transfer_reversed(transfer: dict) -> None:
     if transfer.get("reversed"):
         services.payout_fail(payout=payout, reason="Stripe reversed the transfer.")
     elif transfer.get("amount_reversed"):
-        logger.warning("transfer %s of payout %s partly reversed (%s): staff, look at it",
-                       transfer.get("id"), payout.public_id, transfer.get("amount_reversed"))
+        logger.warning(
+            "transfer %s of payout %s partly reversed (%s): staff, look at it",
+            transfer.get("id"),
+            payout.public_id,
+            transfer.get("amount_reversed"),
+        )
 
 
 def handle_payout_event(stripe_payout: dict, account: str | None = None) -> None:
@@ -60,22 +63,54 @@ def handle_payout_event(stripe_payout: dict, account: str | None = None) -> None
     Stripe; tell them to fix their bank details."""
     if stripe_payout.get("status") not in ("failed", "canceled") or not account:
         return
-    provider = ProviderAccount.objects.select_related("organization").filter(
-        stripe_account_id=account).first()
+    provider = (
+        ProviderAccount.objects.select_related("organization")
+        .filter(stripe_account_id=account)
+        .first()
+    )
     if provider is None:
         return
     message = stripe_payout.get("failure_message") or "Check your bank details in Stripe."
-    notify(organization=provider.organization, kind="payouts.bank_payout_failed",
-           title="Stripe could not pay out to your bank",
-           body=f"{message} Your money is safe in your Stripe balance.",
-           url=reverse("payouts:overview"), email_capability="billing")
+    notify(
+        organization=provider.organization,
+        kind="payouts.bank_payout_failed",
+        title="Stripe could not pay out to your bank",
+        body=f"{message} Your money is safe in your Stripe balance.",
+        url=services.console_url(),
+        email_capability="billing",
+    )
 
 
-HANDLERS = {
-    "account.updated": handle_account_updated,
-    "transfer.created": handle_transfer_created,
-    "transfer.updated": handle_transfer_updated,
-    "transfer.reversed": handle_transfer_reversed,
-    "payout.failed": handle_payout_event,
-    "payout.canceled": handle_payout_event,
-}
+# --- Registration with billing's webhook registry ---------------------------------------
+# Billing's registry calls handlers with dj-stripe's Event, inside dj-stripe's transaction
+# (raising answers 500 and Stripe redelivers). These adapters unwrap the Stripe object.
+def on_account_updated(event) -> None:
+    from apps.billing.stripe_webhooks import event_object
+
+    handle_account_updated(event_object(event))
+
+
+def on_transfer_event(event) -> None:
+    from apps.billing.stripe_webhooks import event_object
+
+    transfer = event_object(event)
+    if event.type == "transfer.reversed":
+        handle_transfer_reversed(transfer)
+    else:
+        handle_transfer_created(transfer)
+
+
+def on_connected_payout(event) -> None:
+    from apps.billing.stripe_webhooks import event_account, event_object
+
+    handle_payout_event(event_object(event), account=event_account(event))
+
+
+def connect() -> None:
+    """Register payouts' handlers (from PayoutsConfig.ready; safe to call twice)."""
+    from apps.billing.stripe_webhooks import register
+
+    register("account.updated", on_account_updated)
+    register("transfer.*", on_transfer_event)
+    register("payout.failed", on_connected_payout)
+    register("payout.canceled", on_connected_payout)

@@ -65,6 +65,7 @@ INSTALLED_APPS = [
     "apps.metering",
     "apps.gateway",
     "apps.billing",
+    "apps.payouts",
     "apps.analytics",
     # later apps are added here as they land
 ]
@@ -165,6 +166,14 @@ CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE_FILENAME = str(RUN_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
     "flush-usage": {"task": "apps.metering.tasks.flush_usage", "schedule": 10.0},
+    "run-payouts": {
+        "task": "apps.payouts.tasks.run_payouts",
+        "schedule": crontab(minute=0, hour=6, day_of_month=1),
+    },
+    "reconcile-ledger": {
+        "task": "apps.payouts.tasks.reconcile_ledger",
+        "schedule": crontab(minute=17),
+    },
     "close-due-periods": {
         "task": "apps.billing.tasks.close_due_periods",
         "schedule": crontab(minute="*/5"),
