@@ -6,11 +6,14 @@ from pathlib import Path
 
 from celery import Celery
 
+from apps.core.metrics import connect_celery_signals
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
 
 app = Celery("tollgate")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+connect_celery_signals()
 
 
 def ensure_broker_folders() -> None:

@@ -6,6 +6,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from apps.accounts.urls import invitation_urlpatterns
 from apps.catalog import views as catalog_views
+from apps.core import metrics as core_metrics
 from apps.core import views as core_views
 
 admin.site.site_header = "Tollgate administration"
@@ -21,6 +22,7 @@ urlpatterns = [
     path("demo-upstreams/", include("apps.demo_upstreams.urls")),
     path("healthz", core_views.healthz, name="healthz"),
     path("readyz", core_views.readyz, name="readyz"),
+    path("metrics", core_metrics.metrics, name="metrics"),
     path("docs/", core_views.docs, {"page": "index"}, name="docs_index"),
     path("docs/<slug:page>/", core_views.docs, name="docs"),
     path("admin/", admin.site.urls),

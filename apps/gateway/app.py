@@ -37,11 +37,12 @@ class Gateway:
         request_id_var.set(request_id)
         state = self.state()
         started = time.monotonic()
+        call = None
         try:
             call = await resolve.resolve(state, scope, request_id)
             admission = await admit.admit(state, call)
         except Refused as refused:
-            state.metrics.refused(refused.code)
+            state.metrics.refused(refused.code, call.api.slug if call else "-")
             await send_problem(send, refused.code, request_id, refused.headers, refused.detail)
             return
         outcome = forward.Outcome()

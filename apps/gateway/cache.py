@@ -60,12 +60,14 @@ class SnapshotCache:
         self,
         *,
         redis_client=None,
+        pubsub_client=None,
         ttl: float,
         negative_ttl: float,
         version_reader: Callable[[], int] | None = None,
     ):
         self.local = LocalCache()
         self.redis = redis_client
+        self.pubsub_client = pubsub_client or redis_client
         self.ttl, self.negative_ttl = ttl, negative_ttl
         self.inflight: dict[tuple[str, str], asyncio.Future] = {}
         self.version_reader = version_reader
@@ -145,7 +147,7 @@ class SnapshotCache:
     async def _listen(self) -> None:
         while True:
             try:
-                pubsub = self.redis.pubsub()
+                pubsub = self.pubsub_client.pubsub()
                 await pubsub.subscribe(CHANNEL)
                 self.local.clear()  # anything may have changed while we were not listening
                 async for message in pubsub.listen():

@@ -24,8 +24,8 @@ STORE_ERRORS = Counter(
 
 
 class GatewayMetrics:
-    def refused(self, code: str) -> None:
-        REQUESTS.labels(api="-", outcome=code).inc()
+    def refused(self, code: str, api: str = "-") -> None:
+        REQUESTS.labels(api=api, outcome=code).inc()
         if code in ("rate_limited", "quota_exceeded", "spend_cap_reached"):
             ADMISSIONS.labels(result=code).inc()
 

@@ -51,15 +51,20 @@ class GatewayState:
 
 
 def _make_cache() -> SnapshotCache:
-    redis_client = None
+    redis_client = pubsub_client = None
     if settings.REDIS_URL:
         import redis.asyncio as aioredis
 
         redis_client = aioredis.Redis.from_url(
             settings.REDIS_URL, socket_timeout=1, socket_connect_timeout=1
         )
+        # pub/sub waits for messages indefinitely: no read timeout on its own connection
+        pubsub_client = aioredis.Redis.from_url(
+            settings.REDIS_URL, socket_connect_timeout=1, health_check_interval=30
+        )
     return SnapshotCache(
         redis_client=redis_client,
+        pubsub_client=pubsub_client,
         ttl=settings.GATEWAY_CACHE_TTL_S,
         negative_ttl=settings.GATEWAY_NEGATIVE_CACHE_TTL_S,
         version_reader=None if redis_client else CacheVersion.current,

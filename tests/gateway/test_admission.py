@@ -143,3 +143,12 @@ def test_a_client_that_disconnects_mid_stream_is_counted_once(world):
     settle(2)
     sse = UsageAggregate.objects.get(endpoint=None)
     assert sse.bytes_out < 20 * 20  # the gateway stopped reading once the consumer left
+
+
+def test_unbilled_calls_give_their_reserved_unit_back(world):
+    """A call the plan does not bill (an upstream 5xx) must not use up the hard quota."""
+    _set_plan(world, included_units=2, hard_limit=True)
+    statuses = [world.call("/status?code=503").status_code]
+    settle(1)  # the reservation is settled when the call is recorded
+    statuses += [world.call().status_code for _ in range(3)]
+    assert statuses == [503, 200, 200, 429]

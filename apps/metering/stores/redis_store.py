@@ -123,7 +123,7 @@ class RedisStore(CounterStore):
                 pipe.xadd(STREAM, {"d": event.encode()})
                 if adjust:
                     key = quota_key(event.subscription_id, event.period_start)
-                    self.adjust_script(keys=[key], args=[adjust], client=pipe)
+                    await self.adjust_script(keys=[key], args=[adjust], client=pipe)  # queues it
                 if log_line is not None:
                     log_key = request_log_key(event.subscription_id)
                     pipe.lpush(log_key, log_line)
