@@ -12,4 +12,5 @@ urlpatterns = [
     path("", include("apps.analytics.api_urls")),
     path("", include("apps.billing.api_urls")),
     path("", include("apps.payouts.api_urls")),
+    path("", include("apps.webhooks.api_urls")),
 ]

@@ -31,6 +31,7 @@ urlpatterns = [
     path("console/", include("apps.accounts.urls")),
     path("console/", include("apps.keys.urls")),
     path("console/", include("apps.payouts.urls")),
+    path("console/", include("apps.webhooks.urls")),
     path("", include(invitation_urlpatterns)),
     path("stripe/", include("djstripe.urls", namespace="djstripe")),
     path("api/v1/", include("config.api_urls")),

@@ -19,6 +19,7 @@ DOC_PAGES = {
     "pricing": ("pricing.md", "How pricing works"),
     "stripe": ("stripe.md", "Taking payments with Stripe"),
     "payouts": ("payouts.md", "Payouts"),
+    "webhooks": ("webhooks.md", "Webhooks for providers"),
     "operations": ("operations/README.md", "Monitoring and alerts"),
     "architecture": ("ARCHITECTURE.md", "Architecture"),
     "benchmarks": ("BENCHMARKS.md", "Benchmarks"),

@@ -286,6 +286,10 @@ def _started(subscription: Subscription) -> None:
     _invalidate(subscription)
 
 
+# Higher apps (outgoing provider webhooks) hear of subscription news: fn(kind, subscription).
+subscription_listeners: list = []
+
+
 def _tell_provider(subscription: Subscription, kind: str, title: str) -> None:
     api = subscription.api
     notify(
@@ -295,6 +299,8 @@ def _tell_provider(subscription: Subscription, kind: str, title: str) -> None:
         body=f"Plan: {subscription.plan.name}. Status: {subscription.get_status_display()}.",
         url=reverse("subscriptions:provider_subscribers", args=[api.slug]),
     )
+    for listener in subscription_listeners:
+        listener(kind, subscription)
 
 
 def _invalidate(subscription: Subscription) -> None:

@@ -66,6 +66,7 @@ INSTALLED_APPS = [
     "apps.gateway",
     "apps.billing",
     "apps.payouts",
+    "apps.webhooks",
     "apps.analytics",
     # later apps are added here as they land
 ]
@@ -174,6 +175,14 @@ CELERY_BEAT_SCHEDULE = {
     "reconcile-ledger": {
         "task": "apps.payouts.tasks.reconcile_ledger",
         "schedule": crontab(minute=17),
+    },
+    "retry-due-webhook-deliveries": {
+        "task": "apps.webhooks.tasks.retry_due_deliveries",
+        "schedule": 60.0,
+    },
+    "purge-old-webhook-events": {
+        "task": "apps.webhooks.tasks.purge_old_webhook_events",
+        "schedule": crontab(minute=15, hour=4),
     },
     "close-due-periods": {
         "task": "apps.billing.tasks.close_due_periods",
