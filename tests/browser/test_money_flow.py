@@ -30,9 +30,7 @@ from tests.billing.stripe_fixtures import (
     payment_method,
     setup_intent,
     sign,
-    stripe_settings,
-    webhook,
-)  # noqa: F401
+)
 from tests.browser.fixtures import login, shoot
 from tests.catalog.factories import ApiFactory, EndpointFactory
 from tests.factories import PASSWORD, MembershipFactory
@@ -45,7 +43,7 @@ pytestmark = pytest.mark.browser
 
 
 @pytest.fixture
-def stripe_api(stripe_settings, live_site):  # noqa: F811
+def stripe_api(stripe_settings, live_site):
     stub = StripeStub()
     stub.on(
         "POST",
@@ -115,7 +113,7 @@ def test_paid_plan_to_invoice_to_payout(
     live_site,
     market,
     stripe_api,
-    webhook,  # noqa: F811
+    webhook,
     staff,
 ):
     consumer, provider = market["consumer"], market["provider"]
