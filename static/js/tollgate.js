@@ -100,11 +100,14 @@
         if (panel) panel.hidden = tab.getAttribute("aria-selected") !== "true";
       });
     });
-    if (location.hash) {
-      var target = document.querySelector("[aria-controls='" + location.hash.slice(1) + "']");
-      if (target) target.click();
-    }
+    showTabForHash();
   }
+  function showTabForHash() {
+    if (!location.hash) return;
+    var target = document.querySelector("[aria-controls='" + location.hash.slice(1) + "']");
+    if (target) target.click();
+  }
+  window.addEventListener("hashchange", showTabForHash);
   document.addEventListener("DOMContentLoaded", function () { scheduleToasts(); initTabs(); });
   document.addEventListener("htmx:afterSwap", function (e) { initTabs(e.target); });
   document.addEventListener("htmx:afterSwap", function (e) { scheduleToasts(e.target); });
