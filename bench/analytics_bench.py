@@ -23,8 +23,11 @@ BASE_URL = "postgres://postgres@127.0.0.1:5432"
 
 
 def psql(sql: str) -> None:
-    subprocess.run(["psql", "-h", "127.0.0.1", "-U", "postgres", "-q", "-c", sql], check=True,
-                   capture_output=True)
+    subprocess.run(
+        ["psql", "-h", "127.0.0.1", "-U", "postgres", "-q", "-c", sql],
+        check=True,
+        capture_output=True,
+    )
 
 
 def setup_django() -> None:
@@ -49,43 +52,106 @@ def seed(subscriptions: int, days: int):
     owner = User.objects.create_user("provider@bench.test", "x")
     provider = Organization.objects.create(name="Bench Provider", slug="bench-provider")
     Membership.objects.create(organization=provider, user=owner, role="owner")
-    apis = [Api.objects.create(organization=provider, name=f"API {n}", slug=f"api-{n}",
-                               upstream_url="https://example.com", status=ApiStatus.PUBLISHED)
-            for n in range(10)]
-    endpoints = [Endpoint.objects.create(api=api, method="GET", path=f"/e{k}")
-                 for api in apis for k in range(3)]
-    plans = [Plan.objects.create(api=api, name="Pay", unit_price=Decimal("0.001"),
-                                 included_units=0, hard_limit=False) for api in apis]
-    start = (datetime.now(tz=UTC) - timedelta(days=days)).replace(minute=0, second=0,
-                                                                  microsecond=0)
-    consumers = Organization.objects.bulk_create([
-        Organization(name=f"Consumer {n}", slug=f"consumer-{n}") for n in range(subscriptions)])
-    users = User.objects.bulk_create([User(email=f"c{n}@bench.test") for n in
-                                      range(subscriptions)])
-    Membership.objects.bulk_create([Membership(organization=o, user=u, role="owner")
-                                    for o, u in zip(consumers, users, strict=True)])
-    subs = Subscription.objects.bulk_create([
-        Subscription(organization=org, api=plans[n % 10].api, plan=plans[n % 10],
-                     status="active", period_anchor=start, current_period_start=start,
-                     current_period_end=start + timedelta(days=31), public_id=f"sub_bench{n}")
-        for n, org in enumerate(consumers)])
+    apis = [
+        Api.objects.create(
+            organization=provider,
+            name=f"API {n}",
+            slug=f"api-{n}",
+            upstream_url="https://example.com",
+            status=ApiStatus.PUBLISHED,
+        )
+        for n in range(10)
+    ]
+    endpoints = [
+        Endpoint.objects.create(api=api, method="GET", path=f"/e{k}")
+        for api in apis
+        for k in range(3)
+    ]
+    plans = [
+        Plan.objects.create(
+            api=api, name="Pay", unit_price=Decimal("0.001"), included_units=0, hard_limit=False
+        )
+        for api in apis
+    ]
+    start = (datetime.now(tz=UTC) - timedelta(days=days)).replace(minute=0, second=0, microsecond=0)
+    consumers = Organization.objects.bulk_create(
+        [Organization(name=f"Consumer {n}", slug=f"consumer-{n}") for n in range(subscriptions)]
+    )
+    users = User.objects.bulk_create([User(email=f"c{n}@bench.test") for n in range(subscriptions)])
+    Membership.objects.bulk_create(
+        [
+            Membership(organization=o, user=u, role="owner")
+            for o, u in zip(consumers, users, strict=True)
+        ]
+    )
+    subs = Subscription.objects.bulk_create(
+        [
+            Subscription(
+                organization=org,
+                api=plans[n % 10].api,
+                plan=plans[n % 10],
+                status="active",
+                period_anchor=start,
+                current_period_start=start,
+                current_period_end=start + timedelta(days=31),
+                public_id=f"sub_bench{n}",
+            )
+            for n, org in enumerate(consumers)
+        ]
+    )
     hours = days * 24
-    print(f"seeding {subscriptions * hours:,} hourly rows and "
-          f"{subscriptions * days:,} daily rows …", flush=True)
+    print(
+        f"seeding {subscriptions * hours:,} hourly rows and {subscriptions * days:,} daily rows …",
+        flush=True,
+    )
     histogram = json.dumps([1, 2, 5, 10, 20, 8, 3, 1, 0, 0, 0, 0, 0])
     with connection.cursor() as cursor:
-        _copy(cursor, "metering_usageaggregate",
-              ["subscription_id", "api_key_id", "endpoint_id", "hour", "period_start", "calls",
-               "billable_calls", "billable_units", "status_2xx", "status_3xx", "status_4xx",
-               "status_5xx", "gateway_errors", "bytes_in", "bytes_out", "latency_ms_sum",
-               "latency_histogram"],
-              _hourly_rows(subs, endpoints, start, hours, histogram))
-        _copy(cursor, "metering_usagedaily",
-              ["subscription_id", "endpoint_id", "day", "calls", "billable_calls",
-               "billable_units", "status_2xx", "status_3xx", "status_4xx", "status_5xx",
-               "gateway_errors", "bytes_in", "bytes_out", "latency_ms_sum",
-               "latency_histogram"],
-              _daily_rows(subs, endpoints, start, days, histogram))
+        _copy(
+            cursor,
+            "metering_usageaggregate",
+            [
+                "subscription_id",
+                "api_key_id",
+                "endpoint_id",
+                "hour",
+                "period_start",
+                "calls",
+                "billable_calls",
+                "billable_units",
+                "status_2xx",
+                "status_3xx",
+                "status_4xx",
+                "status_5xx",
+                "gateway_errors",
+                "bytes_in",
+                "bytes_out",
+                "latency_ms_sum",
+                "latency_histogram",
+            ],
+            _hourly_rows(subs, endpoints, start, hours, histogram),
+        )
+        _copy(
+            cursor,
+            "metering_usagedaily",
+            [
+                "subscription_id",
+                "endpoint_id",
+                "day",
+                "calls",
+                "billable_calls",
+                "billable_units",
+                "status_2xx",
+                "status_3xx",
+                "status_4xx",
+                "status_5xx",
+                "gateway_errors",
+                "bytes_in",
+                "bytes_out",
+                "latency_ms_sum",
+                "latency_histogram",
+            ],
+            _daily_rows(subs, endpoints, start, days, histogram),
+        )
         cursor.execute("ANALYZE")
     return owner, users[0], subs[0]
 
@@ -95,8 +161,25 @@ def _hourly_rows(subs, endpoints, start, hours, histogram):
         endpoint = endpoints[(sub.pk % 10) * 3].pk
         for hour in range(hours):
             at = (start + timedelta(hours=hour)).isoformat()
-            yield (sub.pk, 1, endpoint, at, start.isoformat(), 50, 50, "50.000", 48, 0, 1, 1, 0,
-                   0, 5000, 2500, histogram)
+            yield (
+                sub.pk,
+                1,
+                endpoint,
+                at,
+                start.isoformat(),
+                50,
+                50,
+                "50.000",
+                48,
+                0,
+                1,
+                1,
+                0,
+                0,
+                5000,
+                2500,
+                histogram,
+            )
 
 
 def _daily_rows(subs, endpoints, start, days, histogram):
@@ -104,8 +187,23 @@ def _daily_rows(subs, endpoints, start, days, histogram):
         endpoint = endpoints[(sub.pk % 10) * 3].pk
         for day in range(days):
             at = (start + timedelta(days=day)).date().isoformat()
-            yield (sub.pk, endpoint, at, 1200, 1200, "1200.000", 1152, 0, 24, 24, 0, 0,
-                   120000, 60000, histogram)
+            yield (
+                sub.pk,
+                endpoint,
+                at,
+                1200,
+                1200,
+                "1200.000",
+                1152,
+                0,
+                24,
+                24,
+                0,
+                0,
+                120000,
+                60000,
+                histogram,
+            )
 
 
 def _copy(cursor, table, columns, rows) -> None:
@@ -130,8 +228,7 @@ def time_page(client, path: str, params: dict, repeat: int) -> dict:
         response = client.get(path, params)
         samples.append((time.perf_counter() - started) * 1000)
         assert response.status_code == 200, response.status_code
-    return {"median_ms": round(statistics.median(samples), 1),
-            "max_ms": round(max(samples), 1)}
+    return {"median_ms": round(statistics.median(samples), 1), "max_ms": round(max(samples), 1)}
 
 
 def main() -> None:
@@ -154,32 +251,49 @@ def main() -> None:
         provider_client, consumer_client = Client(), Client()
         provider_client.force_login(owner)
         consumer_client.force_login(consumer)
-        custom = {"range": "custom",
-                  "from": (datetime.now(tz=UTC).date() - timedelta(days=364)).isoformat(),
-                  "to": datetime.now(tz=UTC).date().isoformat()}
+        custom = {
+            "range": "custom",
+            "from": (datetime.now(tz=UTC).date() - timedelta(days=364)).isoformat(),
+            "to": datetime.now(tz=UTC).date().isoformat(),
+        }
         results = {
-            "provider 24h": time_page(provider_client, "/console/analytics/",
-                                      {"range": "24h"}, options.repeat),
-            "provider 7d": time_page(provider_client, "/console/analytics/",
-                                     {"range": "7d"}, options.repeat),
-            "provider 30d": time_page(provider_client, "/console/analytics/",
-                                      {"range": "30d"}, options.repeat),
-            "provider 1 year (custom)": time_page(provider_client, "/console/analytics/",
-                                                  custom, options.repeat),
-            "consumer usage 30d": time_page(consumer_client, "/console/usage/",
-                                            {"range": "30d"}, options.repeat),
+            "provider 24h": time_page(
+                provider_client, "/console/analytics/", {"range": "24h"}, options.repeat
+            ),
+            "provider 7d": time_page(
+                provider_client, "/console/analytics/", {"range": "7d"}, options.repeat
+            ),
+            "provider 30d": time_page(
+                provider_client, "/console/analytics/", {"range": "30d"}, options.repeat
+            ),
+            "provider 1 year (custom)": time_page(
+                provider_client, "/console/analytics/", custom, options.repeat
+            ),
+            "consumer usage 30d": time_page(
+                consumer_client, "/console/usage/", {"range": "30d"}, options.repeat
+            ),
             "consumer subscription page": time_page(
-                consumer_client, f"/console/subscriptions/{subscription.public_id}/", {},
-                options.repeat),
+                consumer_client,
+                f"/console/subscriptions/{subscription.public_id}/",
+                {},
+                options.repeat,
+            ),
             "consumer usage API": time_page(
-                consumer_client, f"/api/v1/subscriptions/{subscription.public_id}/usage/", {},
-                options.repeat),
+                consumer_client,
+                f"/api/v1/subscriptions/{subscription.public_id}/usage/",
+                {},
+                options.repeat,
+            ),
         }
         print(json.dumps(results, indent=2))
         out = ROOT / "bench" / "results" / "analytics.json"
         out.parent.mkdir(exist_ok=True)
-        out.write_text(json.dumps({"subscriptions": options.subscriptions,
-                                   "days": options.days, "results": results}, indent=2))
+        out.write_text(
+            json.dumps(
+                {"subscriptions": options.subscriptions, "days": options.days, "results": results},
+                indent=2,
+            )
+        )
     finally:
         from django.db import connections
 
