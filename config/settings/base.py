@@ -85,7 +85,14 @@ MIDDLEWARE = [
     "allauth.account.middleware.AccountMiddleware",
     "apps.accounts.middleware.ActiveOrganizationMiddleware",
     "apps.core.middleware.ServiceErrorMiddleware",
+    "apps.core.middleware.ContentSecurityPolicyMiddleware",
 ]
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data: blob:; connect-src 'self'; font-src 'self' data:; "
+    "frame-ancestors 'none'; form-action 'self' https://checkout.stripe.com "
+    "https://billing.stripe.com https://connect.stripe.com; base-uri 'self'; object-src 'none'"
+)
 
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
