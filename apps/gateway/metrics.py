@@ -24,20 +24,32 @@ STORE_ERRORS = Counter(
 
 
 class GatewayMetrics:
+    """Label children are cached: `labels()` costs more than the increment itself."""
+
+    def __init__(self):
+        self.children: dict[tuple, object] = {}
+
+    def _child(self, metric, **labels):
+        key = (metric._name, *labels.values())
+        child = self.children.get(key)
+        if child is None:
+            child = self.children[key] = metric.labels(**labels)
+        return child
+
     def refused(self, code: str, api: str = "-") -> None:
-        REQUESTS.labels(api=api, outcome=code).inc()
+        self._child(REQUESTS, api=api, outcome=code).inc()
         if code in ("rate_limited", "quota_exceeded", "spend_cap_reached"):
-            ADMISSIONS.labels(result=code).inc()
+            self._child(ADMISSIONS, result=code).inc()
 
     def admitted(self) -> None:
-        ADMISSIONS.labels(result="admitted").inc()
+        self._child(ADMISSIONS, result="admitted").inc()
 
     def answered(self, api: str, outcome: str, seconds: float) -> None:
-        REQUESTS.labels(api=api, outcome=outcome).inc()
-        LATENCY.labels(api=api).observe(seconds)
+        self._child(REQUESTS, api=api, outcome=outcome).inc()
+        self._child(LATENCY, api=api).observe(seconds)
 
     def upstream_error(self, api: str, kind: str) -> None:
-        UPSTREAM_ERRORS.labels(api=api, kind=kind).inc()
+        self._child(UPSTREAM_ERRORS, api=api, kind=kind).inc()
 
     def store_error(self, operation: str) -> None:
-        STORE_ERRORS.labels(operation=operation).inc()
+        self._child(STORE_ERRORS, operation=operation).inc()

@@ -12,9 +12,10 @@ __all__ = ["Admission", "CounterStore", "Limits", "StoreUnavailable", "make_stor
 
 def make_store() -> CounterStore:
     if settings.COUNTER_STORE == "redis":
+        from .database_store import DatabaseStore
         from .redis_store import RedisStore
 
-        return RedisStore(settings.REDIS_URL)
+        return RedisStore(settings.REDIS_URL, fallback=DatabaseStore())
     from .database_store import DatabaseStore
 
     return DatabaseStore()

@@ -4,12 +4,18 @@ Keys are hash-tagged per subscription (`tg:{s42}:…`) so Redis Cluster keeps a 
 counters on one shard and the script stays single-slot. Usage events go to one stream that
 the flush reads with a cursor kept in PostgreSQL (exactly once)."""
 
+import asyncio
+import hashlib
+import logging
+from collections import defaultdict
+
 import redis.asyncio as aioredis
 from redis.exceptions import NoScriptError, RedisError
 
 from ..events import CallEvent
 from .base import Admission, CounterStore, Limits, StoreUnavailable, window_resets
 
+logger = logging.getLogger(__name__)
 STREAM = "tg:usage"
 REQUEST_LOG_LENGTH = 500
 QUOTA_TTL_MARGIN_S = 7 * 86400
@@ -60,13 +66,21 @@ def request_log_key(subscription_id: int) -> str:
 
 
 class RedisStore(CounterStore):
-    def __init__(self, url: str, quota_loader=None):
+    """Admission is one EVALSHA per call. Recording is batched: calls finishing in the
+    same loop iteration share one pipeline (their stream entries, summed quota settlements
+    and request-log lines), written just after their responses went out. If Redis fails
+    the batch goes to the fallback store (the database) so no call is lost."""
+
+    def __init__(self, url: str, quota_loader=None, fallback: CounterStore | None = None):
         self.client = aioredis.Redis.from_url(
             url, socket_timeout=2, socket_connect_timeout=1, health_check_interval=30
         )
-        self.script = self.client.register_script(ADMIT_LUA)
-        self.adjust_script = self.client.register_script(ADJUST_LUA)
+        self.admit_sha = _sha(ADMIT_LUA)
+        self.adjust_sha = _sha(ADJUST_LUA)
         self.quota_loader = quota_loader or _load_quota_from_database
+        self.fallback = fallback
+        self.buffer: list[tuple[CallEvent, int, str | None]] = []
+        self.writer: asyncio.Future | None = None
 
     async def admit(self, limits: Limits, now: float) -> Admission:
         second, minute, second_reset, minute_reset = window_resets(now)
@@ -84,10 +98,10 @@ class RedisStore(CounterStore):
             limits.reserve_milli,
         ]
         try:
-            result = await self._run(keys, args)
+            result = await self._admit(keys, args)
             if result[0] == -1:
                 await self._rebuild_quota(limits, keys[2])
-                result = await self._run(keys, args)
+                result = await self._admit(keys, args)
         except RedisError as error:
             raise StoreUnavailable(str(error)) from error
         return Admission(
@@ -100,12 +114,16 @@ class RedisStore(CounterStore):
             used_milli=result[4],
         )
 
-    async def _run(self, keys, args):
+    async def _admit(self, keys, args):
         try:
-            return await self.script(keys=keys, args=args)
-        except NoScriptError:  # Redis restarted and forgot the script
-            self.script = self.client.register_script(ADMIT_LUA)
-            return await self.script(keys=keys, args=args)
+            return await self.client.execute_command("EVALSHA", self.admit_sha, 3, *keys, *args)
+        except NoScriptError:  # Redis restarted and forgot the scripts
+            await self._load_scripts()
+            return await self.client.execute_command("EVALSHA", self.admit_sha, 3, *keys, *args)
+
+    async def _load_scripts(self) -> None:
+        self.admit_sha = await self.client.script_load(ADMIT_LUA)
+        self.adjust_sha = await self.client.script_load(ADJUST_LUA)
 
     async def _rebuild_quota(self, limits: Limits, key: str) -> None:
         """Redis lost the counter (restart, flush): rebuild it from the aggregates, never
@@ -117,26 +135,70 @@ class RedisStore(CounterStore):
     async def record(
         self, event: CallEvent, *, reserved_milli: int, log_line: str | None = None
     ) -> None:
-        adjust = event.units_milli - reserved_milli
-        try:
-            async with self.client.pipeline(transaction=False) as pipe:
-                pipe.xadd(STREAM, {"d": event.encode()})
-                if adjust:
-                    key = quota_key(event.subscription_id, event.period_start)
-                    await self.adjust_script(keys=[key], args=[adjust], client=pipe)  # queues it
-                if log_line is not None:
-                    log_key = request_log_key(event.subscription_id)
-                    pipe.lpush(log_key, log_line)
-                    pipe.ltrim(log_key, 0, REQUEST_LOG_LENGTH - 1)
-                await pipe.execute()
-        except RedisError as error:
-            raise StoreUnavailable(str(error)) from error
+        self.buffer.append((event, event.units_milli - reserved_milli, log_line))
+        if self.writer is None or self.writer.done():
+            self.writer = asyncio.ensure_future(self._drain())
+
+    async def _drain(self) -> None:
+        await asyncio.sleep(0)  # calls finishing in this loop iteration join the batch
+        while self.buffer:
+            batch, self.buffer = self.buffer, []
+            try:
+                await self._write(batch)
+            except RedisError:
+                logger.warning(
+                    "Redis refused %d usage events; writing them to the database", len(batch)
+                )
+                await self._fall_back(batch)
+
+    async def _write(self, batch) -> None:
+        adjusts: dict[str, int] = defaultdict(int)
+        logs: dict[int, list[str]] = defaultdict(list)
+        pipe = self.client.pipeline(transaction=False)
+        for event, adjust, line in batch:
+            pipe.execute_command("XADD", STREAM, "*", "d", event.encode())
+            if adjust:
+                adjusts[quota_key(event.subscription_id, event.period_start)] += adjust
+            if line is not None:
+                logs[event.subscription_id].append(line)
+        for subscription_id, lines in logs.items():
+            key = request_log_key(subscription_id)
+            pipe.execute_command("LPUSH", key, *lines)
+            pipe.execute_command("LTRIM", key, 0, REQUEST_LOG_LENGTH - 1)
+        await pipe.execute()
+        if adjusts:
+            await self._settle(adjusts)
+
+    async def _settle(self, adjusts: dict[str, int]) -> None:
+        for attempt in range(2):
+            pipe = self.client.pipeline(transaction=False)
+            for key, adjust in adjusts.items():
+                pipe.execute_command("EVALSHA", self.adjust_sha, 1, key, adjust)
+            results = await pipe.execute(raise_on_error=False)
+            if not any(isinstance(r, NoScriptError) for r in results) or attempt:
+                return
+            await self._load_scripts()
+
+    async def _fall_back(self, batch) -> None:
+        if self.fallback is None:
+            return
+        for event, _adjust, line in batch:
+            await self.fallback.record(event, reserved_milli=event.units_milli, log_line=line)
+
+    async def flush_pending(self) -> None:
+        if self.writer is not None:
+            await self.writer
 
     async def ping(self) -> bool:
         return bool(await self.client.ping())
 
     async def close(self) -> None:
+        await self.flush_pending()
         await self.client.aclose()
+
+
+def _sha(script: str) -> str:
+    return hashlib.sha1(script.encode()).hexdigest()  # noqa: S324  (Redis names scripts so)
 
 
 def _or_minus_one(value: int | None) -> int:
