@@ -236,18 +236,29 @@ def main() -> None:
     parser.add_argument("--subscriptions", type=int, default=1000)
     parser.add_argument("--days", type=int, default=365)
     parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
+    parser.add_argument("--reuse", action="store_true", help="time a kept database again")
     options = parser.parse_args()
-    psql(f"DROP DATABASE IF EXISTS {DB}")
-    psql(f"CREATE DATABASE {DB}")
+    if not options.reuse:
+        psql(f"DROP DATABASE IF EXISTS {DB}")
+        psql(f"CREATE DATABASE {DB}")
     try:
         setup_django()
         from django.core.management import call_command
         from django.test import Client
 
-        call_command("migrate", verbosity=0)
-        started = time.monotonic()
-        owner, consumer, subscription = seed(options.subscriptions, options.days)
-        print(f"seeded in {time.monotonic() - started:.0f} s", flush=True)
+        from apps.accounts.models import User
+        from apps.subscriptions.models import Subscription
+
+        if options.reuse:
+            owner = User.objects.get(email="provider@bench.test")
+            consumer = User.objects.get(email="c0@bench.test")
+            subscription = Subscription.objects.get(public_id="sub_bench0")
+        else:
+            call_command("migrate", verbosity=0)
+            started = time.monotonic()
+            owner, consumer, subscription = seed(options.subscriptions, options.days)
+            print(f"seeded in {time.monotonic() - started:.0f} s", flush=True)
         provider_client, consumer_client = Client(), Client()
         provider_client.force_login(owner)
         consumer_client.force_login(consumer)
@@ -298,7 +309,8 @@ def main() -> None:
         from django.db import connections
 
         connections.close_all()
-        psql(f"DROP DATABASE IF EXISTS {DB}")
+        if not options.keep:
+            psql(f"DROP DATABASE IF EXISTS {DB}")
 
 
 if __name__ == "__main__":

@@ -2,8 +2,9 @@
 over a range, computed in the database (sums and histogram sums), a fixed number of
 queries whatever the range or the number of subscriptions."""
 
+from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, time
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from django.apps import apps
@@ -59,13 +60,26 @@ def usage_rows(organization, rng: Range, api=None):
     model, time_field = (UsageAggregate, "hour") if rng.hourly else (UsageDaily, "day")
     start = rng.start if rng.hourly else rng.start.date()
     end = rng.end if rng.hourly else rng.end.date()
-    rows = model.objects.filter(
-        subscription__api__organization=organization,
-        **{f"{time_field}__gte": start, f"{time_field}__lt": end},
-    )
+    # the provider's subscription ids first: the big table is then read by (time,
+    # subscription) without joining two tables for every row
+    subscriptions = Subscription.objects.filter(api__organization=organization)
     if api is not None:
-        rows = rows.filter(subscription__api=api)
+        subscriptions = subscriptions.filter(api=api)
+    ids = list(subscriptions.values_list("pk", flat=True))
+    rows = model.objects.filter(
+        subscription_id__in=ids, **{f"{time_field}__gte": start, f"{time_field}__lt": end}
+    )
     return rows, time_field
+
+
+def _add_up(groups: list[dict]) -> dict:
+    names = [*COUNTERS, *(f"h{index}" for index in range(BUCKETS))]
+    totals = dict.fromkeys(names, 0)
+    totals["billable_units"] = Decimal(0)
+    for group in groups:
+        for name in names:
+            totals[name] += group[name] or 0
+    return totals
 
 
 @dataclass
@@ -81,7 +95,13 @@ class ProviderDashboard:
 
 def provider_dashboard(organization, rng: Range, api=None) -> ProviderDashboard:
     rows, time_field = usage_rows(organization, rng, api)
-    totals = _with_latency(rows.aggregate(**_sums()))
+    per_endpoint = list(
+        rows.values("endpoint_id", "endpoint__method", "endpoint__path", "subscription__api__name")
+        .annotate(**_sums())
+        .order_by("-calls")
+    )
+    # the totals are the endpoint groups added up: one pass over the rows, not two
+    totals = _with_latency(_add_up(per_endpoint))
     by_time = {
         r[time_field]: r
         for r in rows.values(time_field).annotate(
@@ -99,14 +119,7 @@ def provider_dashboard(organization, rng: Range, api=None) -> ProviderDashboard:
         }
         for bucket in rng.buckets()
     ]
-    endpoints = [
-        _with_latency(r)
-        for r in rows.values(
-            "endpoint_id", "endpoint__method", "endpoint__path", "subscription__api__name"
-        )
-        .annotate(**_sums())
-        .order_by("-calls")[:50]
-    ]
+    endpoints = [_with_latency(r) for r in per_endpoint[:50]]
     consumers = list(
         rows.values("subscription__organization__name", "subscription__organization__public_id")
         .annotate(
@@ -155,22 +168,25 @@ def _ledger(organization, rng: Range) -> dict:
 
 
 def subscribers_over_time(organization, rng: Range, api=None) -> list[dict]:
-    """Live subscriptions at the end of each day of the range."""
+    """Live subscriptions at the end of each day of the range (UTC): +1 on the day one
+    starts, −1 on the day it is canceled, summed up to each day in one sweep."""
     subscriptions = Subscription.objects.filter(api__organization=organization).exclude(
         status=SubscriptionStatus.PENDING_PAYMENT
     )
     if api is not None:
         subscriptions = subscriptions.filter(api=api)
-    spans = list(subscriptions.values_list("created_at", "canceled_at"))
-    days = sorted({b if not isinstance(b, datetime) else b.date() for b in rng.buckets()})
-    points = []
+    changes: dict = defaultdict(int)
+    for created, canceled in subscriptions.values_list("created_at", "canceled_at"):
+        changes[created.astimezone(UTC).date()] += 1
+        if canceled is not None:
+            changes[canceled.astimezone(UTC).date()] -= 1
+    pending = sorted(changes.items())
+    days = sorted({b.date() if isinstance(b, datetime) else b for b in rng.buckets()})
+    points, live, index = [], 0, 0
     for day in days:
-        moment = datetime.combine(day, time.max, tzinfo=UTC)
-        live = sum(
-            1
-            for created, canceled in spans
-            if created <= moment and (canceled is None or canceled > moment)
-        )
+        while index < len(pending) and pending[index][0] <= day:
+            live += pending[index][1]
+            index += 1
         points.append({"day": day, "subscribers": live})
     return points
 

@@ -130,3 +130,31 @@ def test_staff_dashboard_renders_for_staff_only(client, staff, owner, provider_w
 def test_quality_signals_say_when_traffic_is_too_little(client, provider_world):
     html = client.get("/apis/maps/").content.decode()
     assert "Success rate" in html or "Too little traffic" in html
+
+
+def test_subscribers_over_time_counts_starts_and_cancellations(org, owner):
+    from datetime import UTC, datetime
+
+    from apps.analytics.provider import subscribers_over_time
+    from apps.analytics.ranges import parse_range
+    from apps.subscriptions.models import Subscription
+
+    api = ApiFactory(organization=org)
+    plan = PlanFactory(api=api)
+    now = datetime(2026, 6, 30, 12, tzinfo=UTC)
+    spans = [
+        (datetime(2026, 6, 1, tzinfo=UTC), None),
+        (datetime(2026, 6, 24, 9, tzinfo=UTC), datetime(2026, 6, 27, 18, tzinfo=UTC)),
+        (datetime(2026, 6, 26, tzinfo=UTC), None),
+    ]
+    for n, (created, canceled) in enumerate(spans):
+        member = MembershipFactory(organization__name=f"Sub {n}")
+        subscription = subscription_create(
+            actor=member.user, organization=member.organization, plan=plan, now=created
+        ).subscription
+        Subscription.objects.filter(pk=subscription.pk).update(
+            created_at=created, canceled_at=canceled
+        )
+    points = subscribers_over_time(org, parse_range({"range": "7d"}, now=now))
+    # June 24 … 30: sub 1 joins on the 24th and leaves on the 27th; sub 2 joins on the 26th
+    assert [p["subscribers"] for p in points] == [2, 2, 3, 2, 2, 2, 2]
