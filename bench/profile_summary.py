@@ -75,6 +75,11 @@ def parse(path: Path):
     return stacks
 
 
+# the process's root chain (uvicorn's CLI, the event loop's run): in every stack, says nothing
+ROOT_FRAMES = ("(click/", "(uvicorn/main.py", "(uvicorn/_compat.py", "(uvicorn/server.py")
+ROOT_FRAMES += ("Runner.run (asyncio/runners.py", "<module> (", "run (asyncio/runners.py")
+
+
 def summarise(stacks, top: int) -> dict:
     total = sum(c for _, c in stacks) or 1
     own, inclusive, by_package = Counter(), Counter(), Counter()
@@ -94,7 +99,11 @@ def summarise(stacks, top: int) -> dict:
     return {
         "samples": total,
         "self": [(f, pct(n)) for f, n in own.most_common(top)],
-        "inclusive": [(f, pct(n)) for f, n in inclusive.most_common(top)],
+        "inclusive": [
+            (f, pct(n))
+            for f, n in inclusive.most_common(top + 20)
+            if not any(marker in f for marker in ROOT_FRAMES)
+        ][:top],
         "stages": [(name, pct(stage[name])) for name, _, _ in STAGES],
         "self_by_package": [(p, pct(n)) for p, n in by_package.most_common(12)],
     }

@@ -22,6 +22,11 @@ def spread(values, fmt="{:.0f}"):
     return f" ({fmt.format(min(values))}–{fmt.format(max(values))})"
 
 
+def calib(rows) -> str:
+    values = [v for r in rows for v in r.get("calibration_ms", [])]
+    return f"{median(values):.1f}{spread(values, '{:.1f}')}" if values else "–"
+
+
 def main(paths: list[Path]) -> None:
     runs = [json.loads(p.read_text()) for p in paths]
     print(f"{len(runs)} run(s): " + ", ".join(r["started_at"] for r in runs) + "\n")
@@ -33,9 +38,10 @@ def main(paths: list[Path]) -> None:
         print(f"#### Gateway with {workers} worker process{'es' if workers > 1 else ''}\n")
         print(
             "| scenario | direct req/s | gateway req/s | ratio | added p50 ms | added p99 ms "
-            "| gateway CPU µs/req | gateway cores | Redis CPU µs/req | others (cores) |"
+            "| gateway CPU µs/req | gateway cores | Redis CPU µs/req | others (cores) "
+            "| calibration ms |"
         )
-        print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+        print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
         scenarios = [row["scenario"] for row in blocks[0]["summary"]["rows"]]
         for scenario in scenarios:
             rows = [
@@ -52,10 +58,12 @@ def main(paths: list[Path]) -> None:
                 f"| {median(col('ratio')):.3f}{spread(col('ratio'), '{:.3f}')} "
                 f"| {median(col('added_p50_ms')):.2f}{spread(col('added_p50_ms'), '{:.2f}')} "
                 f"| {median(col('added_p99_ms')):.2f}{spread(col('added_p99_ms'), '{:.2f}')} "
-                f"| {median(col('gateway_cpu_us_per_request')):.0f} "
+                f"| {median(col('gateway_cpu_us_per_request')):.0f}"
+                f"{spread(col('gateway_cpu_us_per_request'))} "
                 f"| {median(col('gateway_cores')):.2f} "
                 f"| {median(col('redis_cpu_us_per_request')):.0f} "
-                f"| {median(others):.2f} |"
+                f"| {median(others):.2f} "
+                f"| {calib(rows)} |"
             )
         print()
         print("| latency (ms) | direct p50 | gateway p50 | direct p99 | gateway p99 |")

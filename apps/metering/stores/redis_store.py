@@ -66,10 +66,11 @@ def request_log_key(subscription_id: int) -> str:
 
 
 class RedisStore(CounterStore):
-    """Admission is one EVALSHA per call. Recording is batched: calls finishing in the
-    same loop iteration share one pipeline (their stream entries, summed quota settlements
-    and request-log lines), written just after their responses went out. If Redis fails
-    the batch goes to the fallback store (the database) so no call is lost."""
+    """Admission is one EVALSHA per call; the admissions of one loop iteration go out in
+    one pipeline. Recording is batched too: calls finishing in the same loop iteration
+    share one pipeline (their stream entries, summed quota settlements and request-log
+    lines), written just after their responses went out. If Redis fails the batch goes to
+    the fallback store (the database) so no call is lost."""
 
     def __init__(self, url: str, quota_loader=None, fallback: CounterStore | None = None):
         self.client = aioredis.Redis.from_url(
@@ -80,6 +81,8 @@ class RedisStore(CounterStore):
         self.quota_loader = quota_loader or _load_quota_from_database
         self.fallback = fallback
         self.buffer: list[tuple[CallEvent, int, str | None]] = []
+        self.admissions: list[tuple[list, list, asyncio.Future]] = []
+        self.sending: set[asyncio.Future] = set()
         self.writer: asyncio.Future | None = None
 
     async def admit(self, limits: Limits, now: float) -> Admission:
@@ -115,11 +118,51 @@ class RedisStore(CounterStore):
         )
 
     async def _admit(self, keys, args):
+        """Admissions asked for in the same loop iteration share one pipeline: one
+        connection checkout and one round trip for all of them (the script stays atomic
+        per call; Redis runs them one after another)."""
+        future = asyncio.get_running_loop().create_future()
+        self.admissions.append((keys, args, future))
+        if len(self.admissions) == 1:
+            task = asyncio.ensure_future(self._send_admissions())
+            self.sending.add(task)  # a strong reference until it is done
+            task.add_done_callback(self.sending.discard)
+        return await future
+
+    async def _send_admissions(self) -> None:
+        await asyncio.sleep(0)  # admissions asked for in this loop iteration join the batch
+        batch, self.admissions = self.admissions, []
         try:
-            return await self.client.execute_command("EVALSHA", self.admit_sha, 3, *keys, *args)
-        except NoScriptError:  # Redis restarted and forgot the scripts
+            results = await self._evalsha_all([(keys, args) for keys, args, _ in batch])
+        except asyncio.CancelledError:  # shutting down: nobody waits forever
+            for _keys, _args, future in batch:
+                future.cancel()
+            raise
+        except Exception as error:  # each caller gets it; none waits forever
+            results = [error] * len(batch)
+        for (_keys, _args, future), result in zip(batch, results, strict=True):
+            if future.done():  # the caller went away
+                continue
+            if isinstance(result, Exception):
+                future.set_exception(result)
+            else:
+                future.set_result(result)
+
+    async def _evalsha_all(self, calls: list) -> list:
+        results = await self._pipeline_evalsha(calls)
+        missing = [i for i, r in enumerate(results) if isinstance(r, NoScriptError)]
+        if missing:  # Redis restarted and forgot the scripts: run only those again
             await self._load_scripts()
-            return await self.client.execute_command("EVALSHA", self.admit_sha, 3, *keys, *args)
+            retried = await self._pipeline_evalsha([calls[i] for i in missing])
+            for i, result in zip(missing, retried, strict=True):
+                results[i] = result
+        return results
+
+    async def _pipeline_evalsha(self, calls: list) -> list:
+        pipe = self.client.pipeline(transaction=False)
+        for keys, args in calls:
+            pipe.execute_command("EVALSHA", self.admit_sha, 3, *keys, *args)
+        return await pipe.execute(raise_on_error=False)
 
     async def _load_scripts(self) -> None:
         self.admit_sha = await self.client.script_load(ADMIT_LUA)
