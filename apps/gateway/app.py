@@ -6,9 +6,12 @@ the upstream call streams through one pooled aiohttp session, and usage is recor
 the consumer has the last byte. See docs/ARCHITECTURE.md."""
 
 import asyncio
+import gc
 import logging
 import os
 import time
+
+from django.conf import settings
 
 from apps.core.logging import request_id_var
 
@@ -73,9 +76,20 @@ class GatewayRouter:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
+                if settings.FREEZE_STARTUP_HEAP:
+                    freeze_startup_heap()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 for state in list(self.gateway.states.values()):
                     await state.close()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+
+def freeze_startup_heap() -> None:
+    """Move everything built at start-up (Django, the URLconf, imported modules) out of the
+    collector's reach: a full collection then walks only what requests create. Measured:
+    full-collection pauses fell from ~100 ms to ~10 ms, the gateway's p99 at 64 connections
+    from ~100 ms to ~45 ms (docs/BENCHMARKS.md)."""
+    gc.collect()
+    gc.freeze()

@@ -151,6 +151,8 @@ GATEWAY_MAX_BODY_BYTES = int(env("GATEWAY_MAX_BODY_BYTES", str(10 * 1024 * 1024)
 GATEWAY_CACHE_TTL_S = float(env("GATEWAY_CACHE_TTL_S", "30"))
 GATEWAY_NEGATIVE_CACHE_TTL_S = float(env("GATEWAY_NEGATIVE_CACHE_TTL_S", "5"))
 GATEWAY_PUBLIC_URL = env("GATEWAY_PUBLIC_URL", f"{SITE_URL}/gw").rstrip("/")
+# gc.freeze() the start-up heap in each server process: short full collections (p99)
+FREEZE_STARTUP_HEAP = env_bool("FREEZE_STARTUP_HEAP", True)
 
 # --- Celery -----------------------------------------------------------------------------
 # With Redis: Redis is the broker. Without: kombu's filesystem transport, which needs no

@@ -12,6 +12,7 @@ CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_BROKER_URL = "memory://"
 CELERY_BROKER_TRANSPORT_OPTIONS = {}
 UPSTREAM_ALLOW_PRIVATE = True
+FREEZE_STARTUP_HEAP = False  # servers start in the test process, once per test
 ACCOUNT_RATE_LIMITS = {"login_failed": "5/5m/key"}
 ALLOWED_HOSTS = ["*"]
 MEDIA_ROOT = BASE_DIR / ".run" / "test-media"
