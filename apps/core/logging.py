@@ -30,9 +30,10 @@ _SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{8,64}")
 
 class RequestIdMiddleware:
     """Gives each request of the site (the gateway does its own) an id for the logs and
-    echoes it in `X-Tollgate-Request-Id`. A proxy's `X-Request-Id` is kept when it looks
-    like an id, so load balancer and application logs can be joined; anything else is
-    replaced, so a client cannot write into our logs through it.
+    echoes it in `X-Tollgate-Request-Id`. The gateway's `X-Tollgate-Request-Id` or a
+    proxy's `X-Request-Id` is kept when it looks like an id, so load balancer, gateway and
+    application logs can be joined; anything else is replaced, so a client cannot write
+    into our logs through it.
 
     The id is not reset when the response leaves: Django logs 4xx/5xx responses
     ("django.request") after the middleware chain has returned, and those lines need it.
@@ -42,7 +43,9 @@ class RequestIdMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        incoming = request.headers.get("X-Request-Id", "")
+        # the gateway's id when the site is itself an upstream (the demo APIs), so one
+        # call has one id in both halves of the logs
+        incoming = request.headers.get(REQUEST_ID_HEADER) or request.headers.get("X-Request-Id", "")
         request_id = incoming if _SANE_REQUEST_ID.fullmatch(incoming) else secrets.token_hex(8)
         request_id_var.set(request_id)
         response = self.get_response(request)

@@ -42,20 +42,20 @@ NOT_FORWARDED = HOP_BY_HOP | {
     b"x-forwarded-host",
 }
 NOT_RETURNED = {
-    "connection",
-    "keep-alive",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "te",
-    "trailer",
-    "trailers",
-    "transfer-encoding",
-    "upgrade",
-    "proxy-connection",
-    "set-cookie",
-    "x-tollgate-units",
-    "date",  # the gateway's server sets its own Date and Server
-    "server",
+    b"connection",
+    b"keep-alive",
+    b"proxy-authenticate",
+    b"proxy-authorization",
+    b"te",
+    b"trailer",
+    b"trailers",
+    b"transfer-encoding",
+    b"upgrade",
+    b"proxy-connection",
+    b"set-cookie",
+    b"x-tollgate-units",
+    b"date",  # the gateway's server sets its own Date and Server
+    b"server",
 }
 
 
@@ -143,13 +143,16 @@ def upstream_url(call: Call, scope) -> tuple[URL, str]:
 
 
 def response_headers(upstream: aiohttp.ClientResponse, call: Call) -> tuple[list, str | None]:
+    """The upstream's headers under the header policy, then the gateway's own, which
+    replace any the upstream sent under the same names (one request id, one quota)."""
     headers, units = [], None
+    ours = {b"x-tollgate-request-id", *(name for name, _ in call.limit_headers)}
     for key, value in upstream.raw_headers:
-        name = key.decode("latin-1").lower()
-        if name == "x-tollgate-units":
+        name = key.lower()
+        if name == b"x-tollgate-units":
             units = value.decode("latin-1")
-        elif name not in NOT_RETURNED:
-            headers.append((key.lower(), value))
+        elif name not in NOT_RETURNED and name not in ours:
+            headers.append((name, value))
     headers.append((b"x-tollgate-request-id", call.request_id.encode()))
     headers += call.limit_headers
     return headers, units

@@ -146,5 +146,15 @@ def test_responses_carry_the_request_id_and_quota_headers(world):
     assert 0 < int(response.headers["X-Quota-Reset"]) <= 31 * 86400
 
 
+def test_the_gateway_headers_replace_the_upstreams_own(world):
+    response = world.call("/own-headers")
+    assert response.status_code == 200
+    raw = response.raw.headers
+    assert raw.getlist("X-Tollgate-Request-Id") == [
+        world.upstream.received[-1]["headers"]["X-Tollgate-Request-Id"]
+    ]
+    assert raw.getlist("X-Quota-Remaining") == ["999"]
+
+
 def test_other_site_pages_are_still_served_by_django(world):
     assert requests.get(world.site.url + "/healthz", timeout=5).json() == {"status": "ok"}

@@ -71,6 +71,11 @@ class Upstream:
             headers={"Set-Cookie": "session=upstream-secret", "X-Upstream": "yes"},
         )
 
+    async def do_own_headers(self, request, body):
+        """An upstream that sets headers the gateway owns (it sits behind its own proxy)."""
+        own = {"X-Tollgate-Request-Id": "upstream-id-1234", "X-Quota-Remaining": "5"}
+        return web.json_response({"ok": True}, headers=own)
+
     async def do_binary(self, request, body):
         return web.Response(body=bytes(range(256)) * 4, content_type="application/octet-stream")
 

@@ -244,6 +244,19 @@ def test_a_proxy_request_id_is_kept_when_it_looks_like_one():
     assert records[1].request_id == forged[REQUEST_ID_HEADER]
 
 
+def test_the_gateway_request_id_carries_into_an_upstream_on_this_site():
+    """The demo APIs are this site behind its own gateway: one call, one id in the logs."""
+    records = []
+    middleware = RequestIdMiddleware(_view_that_logs(records))
+    response = middleware(
+        RequestFactory().get(
+            "/", HTTP_X_TOLLGATE_REQUEST_ID="4f8d239b9702183d", HTTP_X_REQUEST_ID="lb-0000001"
+        )
+    )
+    assert response[REQUEST_ID_HEADER] == "4f8d239b9702183d"
+    assert records[0].request_id == "4f8d239b9702183d"
+
+
 # --- Real calls at DEBUG, every logger listening, no filter ---------------------------------
 class _Everything(logging.Handler):
     def __init__(self):
