@@ -84,8 +84,10 @@ def line(labels: list[str], series: list[Series], *, title: str, unit: str = "")
     step = max(len(labels) // 6, 1)
     for i in range(0, len(labels), step):
         x = PAD_LEFT + i * plot_w / (count - 1)
+        # the first and last labels sit on the plot's edges: keep them inside the frame
+        anchor = "start" if i == 0 else "end" if i == count - 1 else "middle"
         parts.append(
-            f'<text x="{x:.1f}" y="{HEIGHT - 6}" text-anchor="middle" '
+            f'<text x="{x:.1f}" y="{HEIGHT - 6}" text-anchor="{anchor}" '
             f'class="chart-label">{escape(labels[i])}</text>'
         )
     return _svg(title, parts)

@@ -6,7 +6,7 @@ from decimal import Decimal
 from django.db.models import Sum
 
 from apps.billing.rating import PlanTerms, estimate
-from apps.keys.models import ApiKey
+from apps.keys.selectors import add_key_prefixes
 from apps.metering.models import UsageAggregate, UsageDaily
 from apps.metering.selectors import period_units
 from apps.subscriptions.models import LIVE_STATUSES
@@ -120,10 +120,6 @@ def _by_key(organization, rng: Range) -> list[dict]:
         )
         .order_by("-calls")
     )
-    prefixes = dict(
-        ApiKey.objects.filter(pk__in=[r["api_key_id"] for r in usage]).values_list("pk", "prefix")
-    )
-    for row in usage:
-        row["prefix"] = prefixes.get(row["api_key_id"], "—")
+    for row in add_key_prefixes(usage):
         row["units"] = row["units"] or Decimal(0)
     return usage

@@ -6,7 +6,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 from apps.billing.rating import Estimate, PlanTerms, estimate
-from apps.keys.models import ApiKey
+from apps.keys.selectors import add_key_prefixes
 from apps.metering import selectors as usage
 from apps.subscriptions.models import Subscription, SubscriptionStatus
 
@@ -47,14 +47,7 @@ def period_usage(subscription: Subscription) -> PeriodUsage:
         period_end=subscription.current_period_end,
         in_trial=in_trial,
     )
-    by_key = usage.subscription_usage_by_key(subscription, start)
-    prefixes = dict(
-        ApiKey.objects.filter(pk__in=[row["api_key_id"] for row in by_key]).values_list(
-            "pk", "prefix"
-        )
-    )
-    for row in by_key:
-        row["prefix"] = prefixes.get(row["api_key_id"], "deleted key")
+    by_key = add_key_prefixes(usage.subscription_usage_by_key(subscription, start))
     return PeriodUsage(
         subscription=subscription,
         totals=totals,

@@ -5,6 +5,7 @@ from datetime import timedelta
 
 from django.utils import timezone
 
+from apps.keys.models import ApiKey
 from apps.metering.events import CallEvent
 from apps.metering.flush import apply_events
 from apps.subscriptions import services as subscription_services
@@ -37,6 +38,8 @@ def _usage(subscription: Subscription) -> None:
     """A month of calls over the closed period, written the way the flush writes them."""
     start = subscription.current_period_start
     days = (subscription.current_period_end - start).days
+    key = ApiKey.objects.filter(organization=subscription.organization).first()
+    endpoint = subscription.api.endpoints.order_by("pk").first()
     calls_per_day = DEMO_UNITS_FIRST_PERIOD // 2 // days
     events = []
     for day in range(days):
@@ -48,8 +51,8 @@ def _usage(subscription: Subscription) -> None:
             CallEvent(
                 ts_ms=at_ms + n,
                 subscription_id=subscription.pk,
-                api_key_id=None,
-                endpoint_id=None,
+                api_key_id=key.pk if key else None,
+                endpoint_id=endpoint.pk if endpoint else None,
                 period_start=int(start.timestamp()),
                 status=200,
                 latency_ms=20 + n % 90,

@@ -90,3 +90,13 @@ def _example_api(key: ApiKey) -> Api | None:
     live = (s for s in subscriptions_of(key.organization) if s.is_live)
     subscription = next(live, None)
     return subscription.api if subscription else None
+
+
+def add_key_prefixes(rows: list[dict]) -> list[dict]:
+    """Sets `prefix` on usage rows grouped by `api_key_id`, in one query; "" when the key
+    is gone (usage outlives deleted keys)."""
+    ids = [row["api_key_id"] for row in rows]
+    prefixes = dict(ApiKey.objects.filter(pk__in=ids).values_list("pk", "prefix"))
+    for row in rows:
+        row["prefix"] = prefixes.get(row["api_key_id"], "")
+    return rows

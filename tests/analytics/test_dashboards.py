@@ -113,6 +113,17 @@ def test_consumers_see_only_their_own_usage(client, provider_world):
     assert board.totals["calls"] == len(mine)
 
 
+def test_usage_of_a_key_that_is_gone_is_labelled_not_blank(client, provider_world):
+    from apps.subscriptions.models import Subscription
+
+    subscription = Subscription.objects.filter(api=provider_world["api"]).first()
+    client.force_login(subscription.organization.memberships.first().user)
+    response = client.get("/console/usage/", _whole_month())
+    (row,) = response.context["board"].keys  # its events name a key id that does not exist
+    assert row["prefix"] == "" and row["calls"] > 0
+    assert "deleted key" in response.content.decode()
+
+
 def test_dashboards_use_a_fixed_number_of_queries(owner_client, provider_world):
     for params in ({"range": "24h"}, {"range": "30d"}):
         with CaptureQueriesContext(connection) as queries:

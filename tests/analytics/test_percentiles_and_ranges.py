@@ -67,3 +67,13 @@ def test_custom_ranges_and_bad_input_fall_back_to_7_days():
     assert parse_range(QueryDict("range=custom&from=2026-02-01&to=2026-01-01"), now=NOW).key == "7d"
     assert parse_range(QueryDict("range=custom&from=nope"), now=NOW).key == "7d"
     assert parse_range(QueryDict("range=1y"), now=NOW).key == "7d"
+
+
+def test_a_line_chart_keeps_its_edge_labels_inside_the_frame():
+    from apps.analytics.charts import Series, line
+
+    labels = [f"Nov {day}" for day in range(20, 27)]
+    svg = str(line(labels, [Series("subscribers", [4] * 7)], title="Subscribers"))
+    assert 'text-anchor="start" class="chart-label">Nov 20<' in svg
+    assert 'text-anchor="end" class="chart-label">Nov 26<' in svg
+    assert svg.count('text-anchor="middle" class="chart-label"') == 5
