@@ -226,15 +226,20 @@ async def _exchange(state, call, url, headers, body, timeout, receive, send, out
 
 
 async def _stream(upstream, receive, send, outcome: Outcome) -> None:
-    streaming = upstream.content_length is None
-    watcher = asyncio.ensure_future(_disconnected(receive)) if streaming else None
+    """Chunks go out as they arrive. With a Content-Length the last chunk ends the body
+    (one ASGI message less per call); without one the consumer's hang-up is watched."""
+    length = upstream.content_length
+    watcher = asyncio.ensure_future(_disconnected(receive)) if length is None else None
     try:
         async for chunk in upstream.content.iter_any():
             if watcher is not None and watcher.done():
                 outcome.client_gone = True
                 break
             outcome.bytes_out += len(chunk)
-            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            more = length is None or outcome.bytes_out < length
+            await send({"type": "http.response.body", "body": chunk, "more_body": more})
+            if not more:
+                return
         await send({"type": "http.response.body", "body": b"", "more_body": False})
     finally:
         if watcher is not None:
