@@ -11,7 +11,7 @@ from apps.metering.models import UsageAggregate, UsageDaily
 from apps.metering.selectors import period_units
 from apps.subscriptions.models import LIVE_STATUSES
 
-from .provider import BUCKETS, _sums, _with_latency
+from .provider import _add_up, _sums, _with_latency
 from .ranges import Range
 
 
@@ -70,24 +70,7 @@ def _by_subscription(organization, rows) -> list[dict]:
     for subscription in organization.subscriptions.filter(status__in=LIVE_STATUSES).select_related(
         "api", "plan"
     ):
-        row = usage.get(subscription.pk) or _with_latency(
-            {
-                **dict.fromkeys(
-                    (
-                        "calls",
-                        "billable_units",
-                        "status_2xx",
-                        "status_3xx",
-                        "status_4xx",
-                        "status_5xx",
-                        "gateway_errors",
-                        "latency_ms_sum",
-                    ),
-                    0,
-                ),
-                **{f"h{i}": 0 for i in range(BUCKETS)},
-            }
-        )
+        row = usage.get(subscription.pk) or _with_latency(_add_up([]))
         units_this_period = period_units(subscription.pk, subscription.current_period_start)
         charges = estimate(
             PlanTerms.from_plan(subscription.plan),

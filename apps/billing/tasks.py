@@ -27,25 +27,23 @@ def close_due_periods() -> int:
     return closed
 
 
-@shared_task(
-    bind=True,
-    ignore_result=True,
-    max_retries=8,
-    retry_backoff=True,
-    autoretry_for=(ConnectionError, TimeoutError),
-)
+# calls to the payment provider: retried with backoff when the network fails
+PAYMENT_CALL = {
+    "bind": True,
+    "ignore_result": True,
+    "max_retries": 8,
+    "retry_backoff": True,
+    "autoretry_for": (ConnectionError, TimeoutError),
+}
+
+
+@shared_task(**PAYMENT_CALL)
 def collect_invoice(self, invoice_id: int) -> None:
     invoice = Invoice.objects.select_related("organization", "subscription").get(pk=invoice_id)
     collector().collect(invoice)
 
 
-@shared_task(
-    bind=True,
-    ignore_result=True,
-    max_retries=8,
-    retry_backoff=True,
-    autoretry_for=(ConnectionError, TimeoutError),
-)
+@shared_task(**PAYMENT_CALL)
 def send_refund(self, refund_id: int) -> None:
     refund = Refund.objects.select_related("invoice").get(pk=refund_id)
     collector().refund(refund.invoice, refund)

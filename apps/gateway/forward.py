@@ -41,17 +41,7 @@ NOT_FORWARDED = HOP_BY_HOP | {
     b"x-forwarded-proto",
     b"x-forwarded-host",
 }
-NOT_RETURNED = {
-    b"connection",
-    b"keep-alive",
-    b"proxy-authenticate",
-    b"proxy-authorization",
-    b"te",
-    b"trailer",
-    b"trailers",
-    b"transfer-encoding",
-    b"upgrade",
-    b"proxy-connection",
+NOT_RETURNED = HOP_BY_HOP | {
     b"set-cookie",
     b"x-tollgate-units",
     b"date",  # the gateway's server sets its own Date and Server

@@ -18,7 +18,14 @@ from django.db import transaction
 from django.utils import timezone
 
 from .events import CallEvent
-from .models import LATENCY_BUCKETS_MS, FlushState, UsageAggregate, UsageDaily, UsageEvent
+from .models import (
+    COUNT_FIELDS,
+    LATENCY_BUCKETS_MS,
+    FlushState,
+    UsageAggregate,
+    UsageDaily,
+    UsageEvent,
+)
 
 BATCH_SIZE = 5000
 STREAM = "tg:usage"
@@ -60,17 +67,8 @@ GRAINS = [
 
 def _empty_counts() -> dict:
     return {
-        "calls": 0,
-        "billable_calls": 0,
+        **dict.fromkeys(COUNT_FIELDS, 0),
         "units_milli": 0,
-        "status_2xx": 0,
-        "status_3xx": 0,
-        "status_4xx": 0,
-        "status_5xx": 0,
-        "gateway_errors": 0,
-        "bytes_in": 0,
-        "bytes_out": 0,
-        "latency_ms_sum": 0,
         "histogram": [0] * (len(LATENCY_BUCKETS_MS) + 1),
     }
 
@@ -125,27 +123,13 @@ def _apply(model, buckets: dict, fields: tuple, time_field: str) -> int:
         _add(row, counts)
     model.objects.bulk_create(to_create, batch_size=500)
     model.objects.bulk_update(
-        to_update, [*_FIELDS, "billable_units", "latency_histogram"], batch_size=500
+        to_update, [*COUNT_FIELDS, "billable_units", "latency_histogram"], batch_size=500
     )
     return len(buckets)
 
 
-_FIELDS = [
-    "calls",
-    "billable_calls",
-    "status_2xx",
-    "status_3xx",
-    "status_4xx",
-    "status_5xx",
-    "gateway_errors",
-    "bytes_in",
-    "bytes_out",
-    "latency_ms_sum",
-]
-
-
-def _add(row: UsageAggregate, counts: dict) -> None:
-    for field in _FIELDS:
+def _add(row, counts: dict) -> None:
+    for field in COUNT_FIELDS:
         setattr(row, field, getattr(row, field) + counts[field])
     row.billable_units = Decimal(row.billable_units) + Decimal(counts["units_milli"]) / 1000
     histogram = list(row.latency_histogram) or [0] * len(counts["histogram"])

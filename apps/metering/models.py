@@ -11,18 +11,24 @@ from apps.subscriptions.models import Subscription
 # Upper bounds (ms) of the latency histogram buckets; the last bucket is open-ended.
 LATENCY_BUCKETS_MS = (5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000)
 
+# The integer counters of every usage grain (billable units and the histogram aside).
+COUNT_FIELDS = (
+    "calls",
+    "billable_calls",
+    "status_2xx",
+    "status_3xx",
+    "status_4xx",
+    "status_5xx",
+    "gateway_errors",
+    "bytes_in",
+    "bytes_out",
+    "latency_ms_sum",
+)
 
-class UsageAggregate(models.Model):
-    """Calls of one subscription, key and endpoint in one hour, counted against the billing
-    period starting at `period_start` (so billing sums exactly what the quota enforced)."""
 
-    subscription = models.ForeignKey(Subscription, on_delete=models.CASCADE, related_name="usage")
-    api_key_id = models.BigIntegerField(null=True, db_index=True)
-    endpoint = models.ForeignKey(
-        Endpoint, null=True, on_delete=models.SET_NULL, related_name="usage"
-    )
-    hour = models.DateTimeField()
-    period_start = models.DateTimeField()
+class UsageCounts(models.Model):
+    """What each grain counts for its bucket; the flush adds to all grains alike."""
+
     calls = models.BigIntegerField(default=0)
     billable_calls = models.BigIntegerField(default=0)
     billable_units = models.DecimalField(max_digits=20, decimal_places=3, default=0)
@@ -35,6 +41,22 @@ class UsageAggregate(models.Model):
     bytes_out = models.BigIntegerField(default=0)
     latency_ms_sum = models.BigIntegerField(default=0)
     latency_histogram = models.JSONField(default=list)
+
+    class Meta:
+        abstract = True
+
+
+class UsageAggregate(UsageCounts):
+    """Calls of one subscription, key and endpoint in one hour, counted against the billing
+    period starting at `period_start` (so billing sums exactly what the quota enforced)."""
+
+    subscription = models.ForeignKey(Subscription, on_delete=models.CASCADE, related_name="usage")
+    api_key_id = models.BigIntegerField(null=True, db_index=True)
+    endpoint = models.ForeignKey(
+        Endpoint, null=True, on_delete=models.SET_NULL, related_name="usage"
+    )
+    hour = models.DateTimeField()
+    period_start = models.DateTimeField()
 
     class Meta:
         constraints = [
@@ -121,7 +143,7 @@ class RequestLogEntry(models.Model):
         return self.data
 
 
-class UsageDaily(models.Model):
+class UsageDaily(UsageCounts):
     """The same counts per subscription, endpoint and UTC day: dashboards over weeks and
     months read these (30 rows a month instead of 720). Written by the same flush, in the
     same transaction, so the two grains always agree."""
@@ -133,18 +155,6 @@ class UsageDaily(models.Model):
         Endpoint, null=True, on_delete=models.SET_NULL, related_name="daily_usage"
     )
     day = models.DateField()
-    calls = models.BigIntegerField(default=0)
-    billable_calls = models.BigIntegerField(default=0)
-    billable_units = models.DecimalField(max_digits=20, decimal_places=3, default=0)
-    status_2xx = models.BigIntegerField(default=0)
-    status_3xx = models.BigIntegerField(default=0)
-    status_4xx = models.BigIntegerField(default=0)
-    status_5xx = models.BigIntegerField(default=0)
-    gateway_errors = models.BigIntegerField(default=0)
-    bytes_in = models.BigIntegerField(default=0)
-    bytes_out = models.BigIntegerField(default=0)
-    latency_ms_sum = models.BigIntegerField(default=0)
-    latency_histogram = models.JSONField(default=list)
 
     class Meta:
         constraints = [

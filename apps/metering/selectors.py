@@ -6,7 +6,7 @@ from decimal import Decimal
 from django.db.models import Sum
 from django.db.models.functions import Coalesce, TruncDate
 
-from .models import UsageAggregate
+from .models import COUNT_FIELDS, UsageAggregate
 
 ZERO_UNITS = Decimal("0.000")
 
@@ -37,19 +37,7 @@ def endpoints_with_usage(endpoint_ids: list[int]) -> set[int]:
     )
 
 
-COUNTERS = [
-    "calls",
-    "billable_calls",
-    "billable_units",
-    "status_2xx",
-    "status_3xx",
-    "status_4xx",
-    "status_5xx",
-    "gateway_errors",
-    "bytes_in",
-    "bytes_out",
-    "latency_ms_sum",
-]
+COUNTERS = [*COUNT_FIELDS, "billable_units"]
 
 
 def _sums(queryset) -> dict:

@@ -4,42 +4,18 @@ receives. No mocked HTTP client anywhere in the gateway tests."""
 import asyncio
 import hashlib
 import json
-import threading
 
 from aiohttp import web
 
-from tests.servers import free_port
+from tests.servers import ThreadedAiohttpServer
 
 
-class Upstream:
+class Upstream(ThreadedAiohttpServer):
+    app_options = {"client_max_size": 64 * 1024 * 1024}
+
     def __init__(self):
-        self.port = free_port()
+        super().__init__()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.received: list[dict] = []
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.started = threading.Event()
-
-    def _run(self):
-        asyncio.set_event_loop(self.loop)
-        app = web.Application(client_max_size=64 * 1024 * 1024)
-        app.router.add_route("*", "/{tail:.*}", self.handle)
-        self.runner = web.AppRunner(app, access_log=None)
-        self.loop.run_until_complete(self.runner.setup())
-        site = web.TCPSite(self.runner, "127.0.0.1", self.port)
-        self.loop.run_until_complete(site.start())
-        self.started.set()
-        self.loop.run_forever()
-
-    def __enter__(self):
-        self.thread.start()
-        self.started.wait(10)
-        return self
-
-    def __exit__(self, *exc):
-        asyncio.run_coroutine_threadsafe(self.runner.cleanup(), self.loop).result(10)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(10)
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         body = await request.read()
