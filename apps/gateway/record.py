@@ -8,7 +8,6 @@ import time
 from decimal import Decimal, InvalidOperation
 
 from apps.metering.events import CallEvent
-from apps.metering.stores import StoreUnavailable
 
 from .forward import Outcome
 from .resolve import Call
@@ -78,12 +77,8 @@ async def record(state, call: Call, admission, outcome: Outcome, started: float)
     )
     reserved = call.limits.reserve_milli if admission is not None else 0
     line = _log_line(call, outcome, latency_ms, units)
-    try:
-        await state.store.record(event, reserved_milli=reserved, log_line=line)
-    except StoreUnavailable:
-        # Redis went away: the database keeps the usage so nothing is lost
-        state.metrics.store_error("record")
-        await state.fallback_store.record(event, reserved_milli=0, log_line=line)
+    # never raises for Redis: usage Redis refuses goes to the database (make_store)
+    await state.store.record(event, reserved_milli=reserved, log_line=line)
     state.metrics.answered(
         call.api.slug, outcome.gateway_error or str(outcome.status // 100) + "xx", latency_ms / 1000
     )

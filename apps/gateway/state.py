@@ -7,7 +7,6 @@ from django.conf import settings
 
 from apps.core.models import CacheVersion
 from apps.metering.stores import make_store
-from apps.metering.stores.database_store import DatabaseStore
 
 from .cache import SnapshotCache
 from .metrics import GatewayMetrics
@@ -17,11 +16,10 @@ from .netsafe import SafeResolver
 class GatewayState:
     def __init__(self, loop: asyncio.AbstractEventLoop):
         self.loop = loop
-        self.store = make_store()
-        self.fallback_store = DatabaseStore()
+        self.metrics = GatewayMetrics()
+        self.store = make_store(on_fallback=lambda: self.metrics.store_error("record"))
         self.cache = _make_cache()
         self.cache.start_listener()
-        self.metrics = GatewayMetrics()
         self._session: aiohttp.ClientSession | None = None
 
     @property

@@ -22,6 +22,10 @@ def flush_usage() -> int:
         client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=5)
         try:
             total += _drain(lambda: flush.flush_redis(client))
+        except redis.RedisError:
+            # the stream waits for Redis; the database queue (where calls go while Redis is
+            # down) is drained below all the same
+            logger.warning("usage flush: Redis unreachable; draining the database queue only")
         finally:
             client.close()
     total += _drain(flush.flush_database)

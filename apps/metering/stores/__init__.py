@@ -10,12 +10,14 @@ from .base import Admission, CounterStore, Limits, StoreUnavailable
 __all__ = ["Admission", "CounterStore", "Limits", "StoreUnavailable", "make_store"]
 
 
-def make_store() -> CounterStore:
+def make_store(on_fallback=None) -> CounterStore:
+    """The configured store. With Redis, usage Redis refuses goes to the database instead,
+    and `on_fallback()` is called each time (the gateway counts it as a store error)."""
     if settings.COUNTER_STORE == "redis":
         from .database_store import DatabaseStore
         from .redis_store import RedisStore
 
-        return RedisStore(settings.REDIS_URL, fallback=DatabaseStore())
+        return RedisStore(settings.REDIS_URL, fallback=DatabaseStore(), on_fallback=on_fallback)
     from .database_store import DatabaseStore
 
     return DatabaseStore()

@@ -72,7 +72,13 @@ class RedisStore(CounterStore):
     lines), written just after their responses went out. If Redis fails the batch goes to
     the fallback store (the database) so no call is lost."""
 
-    def __init__(self, url: str, quota_loader=None, fallback: CounterStore | None = None):
+    def __init__(
+        self,
+        url: str,
+        quota_loader=None,
+        fallback: CounterStore | None = None,
+        on_fallback=None,
+    ):
         self.client = aioredis.Redis.from_url(
             url, socket_timeout=2, socket_connect_timeout=1, health_check_interval=30
         )
@@ -80,6 +86,7 @@ class RedisStore(CounterStore):
         self.adjust_sha = _sha(ADJUST_LUA)
         self.quota_loader = quota_loader or _load_quota_from_database
         self.fallback = fallback
+        self.on_fallback = on_fallback
         self.buffer: list[tuple[CallEvent, int, str | None]] = []
         self.admissions: list[tuple[list, list, asyncio.Future]] = []
         self.sending: set[asyncio.Future] = set()
@@ -192,6 +199,8 @@ class RedisStore(CounterStore):
                 logger.warning(
                     "Redis refused %d usage events; writing them to the database", len(batch)
                 )
+                if self.on_fallback is not None:
+                    self.on_fallback()
                 await self._fall_back(batch)
 
     async def _write(self, batch) -> None:
