@@ -16,12 +16,16 @@ app.autodiscover_tasks()
 connect_celery_signals()
 
 
-def ensure_broker_folders() -> None:
-    """The filesystem transport (embedded default) needs its folders to exist."""
+def ensure_local_folders() -> None:
+    """The filesystem transport (embedded default) needs its folders to exist, and beat the
+    folder of its schedule file: nothing else creates them in a fresh checkout or deploy."""
     options = app.conf.broker_transport_options or {}
-    for key in ("data_folder_in", "data_folder_out", "processed_folder"):
+    for key in ("data_folder_in", "data_folder_out", "processed_folder", "control_folder"):
         if options.get(key):
             Path(options[key]).mkdir(parents=True, exist_ok=True)
+    schedule = app.conf.beat_schedule_filename
+    if schedule:
+        Path(schedule).parent.mkdir(parents=True, exist_ok=True)
 
 
-ensure_broker_folders()
+ensure_local_folders()

@@ -10,7 +10,9 @@ import dj_database_url
 from celery.schedules import crontab
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
-RUN_DIR = BASE_DIR / ".run"  # local state of the embedded default (broker folders, media)
+# Local state of the embedded default (broker folders, media, beat's schedule). Created on
+# first use (config/celery.py, the test settings); a deploy may point it elsewhere.
+RUN_DIR = Path(os.environ.get("RUN_DIR", str(BASE_DIR / ".run")))
 
 
 def env(name: str, default: str = "") -> str:
@@ -167,6 +169,8 @@ else:
         "data_folder_in": str(_broker_dir / "out"),
         "data_folder_out": str(_broker_dir / "out"),
         "processed_folder": str(_broker_dir / "processed"),
+        # kombu writes its exchange tables here (default: ./control in the working directory)
+        "control_folder": str(_broker_dir / "control"),
         "store_processed": False,
     }
 CELERY_TASK_IGNORE_RESULT = True
@@ -174,7 +178,11 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_TIMEZONE = "UTC"
-CELERY_BEAT_SCHEDULE_FILENAME = str(RUN_DIR / "celerybeat-schedule")
+# beat's record of when each job last ran; losing it only means jobs (all idempotent) may run
+# once more. config/celery.py creates its folder.
+CELERY_BEAT_SCHEDULE_FILENAME = env(
+    "CELERY_BEAT_SCHEDULE_FILENAME", str(RUN_DIR / "celerybeat-schedule")
+)
 CELERY_BEAT_SCHEDULE = {
     "flush-usage": {"task": "apps.metering.tasks.flush_usage", "schedule": 10.0},
     "run-payouts": {

@@ -1,6 +1,8 @@
 """Production: PostgreSQL, Redis, SMTP, secure cookies. SECRET_KEY must be set."""
 
 import os
+import tempfile
+from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -10,6 +12,14 @@ DEBUG = False
 if not os.environ.get("SECRET_KEY"):
     raise ImproperlyConfigured("SECRET_KEY must be set in production.")
 SECRET_KEY = os.environ["SECRET_KEY"]
+
+# --- Local state ------------------------------------------------------------------------
+# A deploy's code directory may be read-only and has no .run/: beat keeps its schedule in
+# the temporary directory unless CELERY_BEAT_SCHEDULE_FILENAME says otherwise.
+CELERY_BEAT_SCHEDULE_FILENAME = env(
+    "CELERY_BEAT_SCHEDULE_FILENAME",
+    str(Path(tempfile.gettempdir()) / "tollgate" / "celerybeat-schedule"),
+)
 
 # --- Database: pooled connections (psycopg 3 pool) ---------------------------------------
 if USING_POSTGRES:

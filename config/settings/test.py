@@ -15,7 +15,9 @@ UPSTREAM_ALLOW_PRIVATE = True
 FREEZE_STARTUP_HEAP = False  # servers start in the test process, once per test
 ACCOUNT_RATE_LIMITS = {"login_failed": "5/5m/key"}
 ALLOWED_HOSTS = ["*"]
-MEDIA_ROOT = BASE_DIR / ".run" / "test-media"
+# A fresh clone has no .run/: the SQLite test database and media live there.
+RUN_DIR.mkdir(parents=True, exist_ok=True)
+MEDIA_ROOT = RUN_DIR / "test-media"
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.InMemoryStorage"},
@@ -31,5 +33,5 @@ SERVESTATIC_AUTOREFRESH = True
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     import os
 
-    _test_db = BASE_DIR / ".run" / f"test-db-{os.getpid()}.sqlite3"
+    _test_db = RUN_DIR / f"test-db-{os.getpid()}.sqlite3"
     DATABASES["default"]["TEST"] = {"NAME": str(_test_db)}
