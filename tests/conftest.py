@@ -24,14 +24,19 @@ def _fresh_cache():
 
 def pytest_collection_modifyitems(config, items):
     """Browser tests run last (Playwright keeps an event loop in the main thread while it
-    runs). Tests that need a real Redis are skipped, visibly, when REDIS_URL is unset."""
+        runs). Tests that need a real Redis or PostgreSQL (row locks, concurrent transactions)
+    are skipped, visibly, when REDIS_URL or DATABASE_URL is unset."""
     items.sort(key=lambda item: "browser" in item.keywords)
-    if os.environ.get("REDIS_URL"):
-        return
-    skip = pytest.mark.skip(reason="needs Redis: set REDIS_URL (CI does)")
-    for item in items:
-        if "redis" in item.keywords:
-            item.add_marker(skip)
+    needs = [
+        ("redis", "REDIS_URL", "needs Redis: set REDIS_URL (CI does)"),
+        ("postgres", "DATABASE_URL", "needs PostgreSQL: set DATABASE_URL (CI does)"),
+    ]
+    for marker, variable, reason in needs:
+        if os.environ.get(variable):
+            continue
+        for item in items:
+            if marker in item.keywords:
+                item.add_marker(pytest.mark.skip(reason=reason))
 
 
 @pytest.fixture
