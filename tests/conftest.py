@@ -24,7 +24,7 @@ def _fresh_cache():
 
 def pytest_collection_modifyitems(config, items):
     """Browser tests run last (Playwright keeps an event loop in the main thread while it
-        runs). Tests that need a real Redis or PostgreSQL (row locks, concurrent transactions)
+    runs). Tests that need a real Redis or PostgreSQL (row locks, concurrent transactions)
     are skipped, visibly, when REDIS_URL or DATABASE_URL is unset."""
     items.sort(key=lambda item: "browser" in item.keywords)
     needs = [
