@@ -88,12 +88,18 @@ def _client_ip(scope) -> str:
     return client[0] if client else ""
 
 
+def _canonical(name: bytes) -> bytes:
+    """The name as servers that map `-` and `_` to the same thing (CGI, WSGI, PHP, many
+    frameworks) read it: `X_Tollgate_Proxy_Secret` is `x-tollgate-proxy-secret` to them."""
+    return name.lower().replace(b"_", b"-")
+
+
 def upstream_headers(call: Call, scope, path_and_query: str, body: bytes) -> list:
     dropped = set(NOT_FORWARDED)
     forwarded_for, host = None, ""
     for key, value in scope["headers"]:
         if key == b"connection":
-            dropped |= {v.strip().lower().encode() for v in value.decode("latin-1").split(",")}
+            dropped |= {_canonical(v.strip().encode()) for v in value.decode("latin-1").split(",")}
         elif key == b"x-forwarded-for":
             forwarded_for = value.decode("latin-1")
         elif key == b"host":
@@ -101,7 +107,7 @@ def upstream_headers(call: Call, scope, path_and_query: str, body: bytes) -> lis
     headers = [
         (k.decode("latin-1"), v.decode("latin-1"))
         for k, v in scope["headers"]
-        if k not in dropped and not k.startswith(b"x-tollgate-")
+        if _canonical(k) not in dropped and not _canonical(k).startswith(b"x-tollgate-")
     ]
     client = _client_ip(scope)
     timestamp = str(int(time.time()))

@@ -10,6 +10,7 @@ from apps.core.secrets import has_valid_checksum, hash_secret
 from apps.subscriptions.periods import period_containing
 
 from . import loaders
+from .paths import leaves_base_path
 from .responses import Refused
 from .snapshots import (
     ApiSnapshot,
@@ -116,6 +117,8 @@ def _check_status(subscription: SubscriptionSnapshot, now: float) -> None:
 async def resolve(state, scope, request_id: str) -> Call:
     now = time.time()
     slug, upstream_path, decoded_path = _split_path(scope)
+    if leaves_base_path(upstream_path):  # before any lookup: the upstream must never see it
+        raise Refused("invalid_path")
     api = await _api(state, slug)
     key = await _key(state, scope, now)
     if not key.allows(api.id):

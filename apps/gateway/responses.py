@@ -14,6 +14,11 @@ class Refused(Exception):
 
 
 CODES = {
+    "invalid_path": (
+        400,
+        "The path has a dot segment (`.` or `..`, plain or percent-encoded); "
+        "send the path as the API documents it.",
+    ),
     "missing_api_key": (401, "Send your key in the X-Api-Key header."),
     "invalid_api_key": (401, "This API key is not valid: unknown, revoked or expired."),
     "api_not_found": (404, "No published API has this address."),
