@@ -1,13 +1,73 @@
 """Real servers on loopback for tests: the whole site under uvicorn (ASGI, as in production)."""
 
 import asyncio
+import contextlib
+import http.client
+import shlex
 import socket
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 import uvicorn
 from aiohttp import web
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def procfile_command(procfile: str, process: str) -> list[str]:
+    """A Procfile line as `sh -c` would run it, with this virtualenv's executables and on
+    loopback (ports come from $PORT)."""
+    line = next(
+        line
+        for line in (ROOT / procfile).read_text().splitlines()
+        if line.startswith(f"{process}:")
+    )
+    program, arguments = line.split(":", 1)[1].strip().split(" ", 1)
+    executable = Path(sys.executable).with_name(Path(program).name)
+    arguments = arguments.replace("--host 0.0.0.0", "--host 127.0.0.1")
+    return ["sh", "-c", f"exec {shlex.quote(str(executable))} {arguments}"]
+
+
+def database_url() -> str:
+    """The test database as a DATABASE_URL, for a server process started by a test."""
+    from django.db import connection
+
+    settings = connection.settings_dict
+    if settings["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{settings['NAME']}"
+    host, port = settings["HOST"] or "127.0.0.1", settings["PORT"] or 5432
+    return f"postgres://{settings['USER']}@{host}:{port}/{settings['NAME']}"
+
+
+@contextlib.contextmanager
+def server_process(command: list[str], *, port: int, env: dict, output=None):
+    """Run `command` (a site listening on `port`) until the block ends; starts the block
+    once /healthz answers."""
+    process = subprocess.Popen(
+        command, cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT if output else None
+    )
+    try:
+        for _ in range(150):
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
+            try:
+                connection.request("GET", "/healthz")
+                if connection.getresponse().status == 200:
+                    break
+            except OSError:
+                pass
+            finally:
+                connection.close()
+            if process.poll() is not None:
+                raise RuntimeError(f"{command} exited with {process.returncode}")
+            time.sleep(0.1)
+        yield process
+    finally:
+        process.terminate()
+        process.wait(10)
 
 
 def free_port() -> int:

@@ -13,9 +13,11 @@ from django.utils.text import slugify
 
 from apps.core.audit import audit_record
 from apps.core.errors import Conflict, Forbidden, NotFound, ServiceError
+from apps.core.invalidation import publish_invalidation
 from apps.core.secrets import display_prefix, generate_secret, hash_secret
 
 from .models import AccessToken, Invitation, Membership, Organization, User
+from .notifications import notify
 from .roles import Role
 
 ACCESS_TOKEN_PREFIX = "tgp"
@@ -71,11 +73,20 @@ def organization_update(
     return organization
 
 
+# Higher apps hear of suspensions and restorations (the catalog hides and stops the
+# organization's listings): fn(organization, suspended), called inside the transaction.
+suspension_listeners: list = []
+
+
 @transaction.atomic
 def organization_suspend(*, actor: User, organization: Organization, reason: str) -> None:
+    """Everything the organization does stops at once: its keys' gateway calls, calls to its
+    APIs (hidden from the catalog), new subscriptions to them, and edits of its listings."""
+    reason = (reason or "").strip()[:300] or "Suspended by staff"
     Organization.objects.select_for_update().filter(pk=organization.pk).update(
-        suspended_at=timezone.now(), suspended_reason=reason[:300]
+        suspended_at=timezone.now(), suspended_reason=reason
     )
+    organization.refresh_from_db(fields=["suspended_at", "suspended_reason"])
     audit_record(
         action="organization.suspended",
         actor=actor,
@@ -83,14 +94,56 @@ def organization_suspend(*, actor: User, organization: Organization, reason: str
         target=organization,
         data={"reason": reason},
     )
+    _suspension_news(organization, suspended=True)
+    notify(
+        organization=organization,
+        kind="organization.suspended",
+        title=f"{organization.name} is suspended",
+        body=(
+            f"Reason: {reason}. Calls with your keys are refused, your APIs are hidden from "
+            "the catalog and their calls refused, and listings and plans cannot be changed "
+            "until Tollgate lifts the suspension. Reply to this email to contact support."
+        ),
+        url=reverse("console:home"),
+        email_capability="view",
+    )
 
 
 @transaction.atomic
 def organization_restore(*, actor: User, organization: Organization) -> None:
-    Organization.objects.filter(pk=organization.pk).update(suspended_at=None, suspended_reason="")
+    Organization.objects.select_for_update().filter(pk=organization.pk).update(
+        suspended_at=None, suspended_reason=""
+    )
+    organization.refresh_from_db(fields=["suspended_at", "suspended_reason"])
     audit_record(
         action="organization.restored", actor=actor, organization=organization, target=organization
     )
+    _suspension_news(organization, suspended=False)
+    notify(
+        organization=organization,
+        kind="organization.restored",
+        title=f"{organization.name} is active again",
+        body="The suspension is lifted: your keys, your APIs and their listings work again.",
+        url=reverse("console:home"),
+        email_capability="view",
+    )
+
+
+def _suspension_news(organization: Organization, *, suspended: bool) -> None:
+    # the gateway caches the organization (its keys' calls): drop it everywhere at once
+    publish_invalidation("organization", organization.pk)
+    for listener in suspension_listeners:
+        listener(organization, suspended)
+
+
+def require_active(organization: Organization) -> None:
+    """Refuse changes to a suspended organization's listings and plans, saying why."""
+    if organization.is_suspended:
+        raise Forbidden(
+            f"{organization.name} is suspended ({organization.suspended_reason or 'by staff'}): "
+            "its listings and plans cannot be changed until Tollgate lifts the suspension.",
+            code="organization_suspended",
+        )
 
 
 # --- Memberships ------------------------------------------------------------------------

@@ -16,9 +16,15 @@ from .models import Api, ApiStatus, Category, Endpoint, Visibility
 listing_annotators: list = []
 
 
+def live_apis() -> QuerySet[Api]:
+    """Published by a provider that is not suspended: callable, subscribable, visible by
+    link (a suspended provider's listings are hidden until staff lift the suspension)."""
+    return Api.objects.filter(status=ApiStatus.PUBLISHED, organization__suspended_at=None)
+
+
 def listed_apis() -> QuerySet[Api]:
-    """Published and public: what the catalog and search show."""
-    return Api.objects.filter(status=ApiStatus.PUBLISHED, visibility=Visibility.PUBLIC)
+    """Live and public: what the catalog and search show."""
+    return live_apis().filter(visibility=Visibility.PUBLIC)
 
 
 def catalog_cards(queryset: QuerySet[Api]) -> QuerySet[Api]:
@@ -87,7 +93,11 @@ def _simple_search(queryset: QuerySet[Api], query: str) -> QuerySet[Api]:
 
 
 def categories_with_counts() -> QuerySet[Category]:
-    listed = Q(apis__status=ApiStatus.PUBLISHED, apis__visibility=Visibility.PUBLIC)
+    listed = Q(
+        apis__status=ApiStatus.PUBLISHED,
+        apis__visibility=Visibility.PUBLIC,
+        apis__organization__suspended_at=None,
+    )
     return Category.objects.annotate(api_count=Count("apis", filter=listed))
 
 
@@ -108,12 +118,12 @@ def featured_apis(limit: int = 6) -> QuerySet[Api]:
 
 
 def api_for_viewer(slug: str, user: User) -> Api | None:
-    """The API page: published ones for everybody (unlisted by link), anything for members of
+    """The API page: live ones for everybody (unlisted by link), anything for members of
     the owning organization and staff; None means 404."""
     api = Api.objects.select_related("organization", "category").filter(slug=slug).first()
     if api is None:
         return None
-    if api.status == ApiStatus.PUBLISHED:
+    if api.status == ApiStatus.PUBLISHED and not api.organization.is_suspended:
         return api
     if user.is_authenticated and (
         user.is_staff or api.organization.memberships.filter(user=user).exists()

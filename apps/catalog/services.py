@@ -10,7 +10,7 @@ from django.utils.text import slugify
 
 from apps.accounts.models import Organization, User
 from apps.accounts.notifications import notify
-from apps.accounts.services import require_capability
+from apps.accounts.services import require_active, require_capability
 from apps.core.audit import audit_record
 from apps.core.errors import Conflict, Forbidden, ServiceError
 from apps.core.invalidation import publish_invalidation
@@ -58,6 +58,7 @@ endpoint_usage_checkers: list[Callable[[list[int]], set[int]]] = []
 def _require_developer(actor: User, api_or_org) -> None:
     organization = api_or_org if isinstance(api_or_org, Organization) else api_or_org.organization
     require_capability(actor, organization, "develop")
+    require_active(organization)
 
 
 def clean_slug(value: str) -> str:
@@ -195,6 +196,14 @@ def api_update(*, actor: User, api: Api, **fields) -> Api:
 
 def _invalidate(api: Api, *old_slugs: str) -> None:
     for slug in {api.slug, *old_slugs}:
+        publish_invalidation("api", slug)
+
+
+def provider_suspension_changed(organization: Organization, suspended: bool) -> None:
+    """A suspended provider's APIs stop at the gateway within a second (the API snapshot
+    says "not published" while its organization is suspended) and leave the catalog (the
+    selectors filter them); restoring brings both back. Registered in CatalogConfig.ready."""
+    for slug in organization.apis.values_list("slug", flat=True):
         publish_invalidation("api", slug)
 
 

@@ -22,7 +22,7 @@ from .snapshots import (
 
 
 def load_api(slug: str) -> ApiSnapshot | None:
-    api = Api.objects.filter(slug=slug).first()
+    api = Api.objects.select_related("organization").filter(slug=slug).first()
     if api is None:
         return None
     endpoints = api.endpoints.filter(removed_at=None).values_list("id", "method", "path")
@@ -31,7 +31,8 @@ def load_api(slug: str) -> ApiSnapshot | None:
     return ApiSnapshot(
         id=api.pk,
         slug=api.slug,
-        published=api.status == ApiStatus.PUBLISHED,
+        # a suspended provider's APIs answer as unpublished (api_not_found)
+        published=api.status == ApiStatus.PUBLISHED and not api.organization.is_suspended,
         organization_id=api.organization_id,
         upstream_url=api.upstream_url.rstrip("/"),
         connect_timeout_s=float(api.upstream_connect_timeout_s),

@@ -23,7 +23,7 @@ from django.utils import timezone
 
 from apps.accounts.models import Organization, User
 from apps.accounts.notifications import notify
-from apps.accounts.services import require_capability
+from apps.accounts.services import require_active, require_capability
 from apps.catalog.models import Api, ApiStatus
 from apps.core.audit import audit_record
 from apps.core.errors import Conflict, Forbidden, NotFound, ServiceError
@@ -85,6 +85,7 @@ def set_collection_hooks(hooks: CollectionHooks) -> None:
 # --- Plans ------------------------------------------------------------------------------
 def _require_provider(actor: User, api: Api) -> None:
     require_capability(actor, api.organization, "develop")
+    require_active(api.organization)
 
 
 def _clean_plan(data: dict, plan: Plan | None = None) -> dict:
@@ -184,8 +185,8 @@ def plan_rotate_invite(*, actor: User, plan: Plan) -> Plan:
 def _check_can_subscribe(organization: Organization, plan: Plan, invite_token: str) -> None:
     if organization.is_suspended:
         raise Forbidden("This organization is suspended.", code="consumer_suspended")
-    if plan.api.status != ApiStatus.PUBLISHED:
-        raise NotFound("No such API.")
+    if plan.api.status != ApiStatus.PUBLISHED or plan.api.organization.is_suspended:
+        raise NotFound("No such API.")  # a suspended provider's APIs are hidden
     if plan.is_archived:
         raise Conflict("This plan no longer takes new subscribers.", field="plan")
     if plan.visibility == PlanVisibility.PRIVATE and invite_token != plan.invite_token:
@@ -233,7 +234,7 @@ def subscription_create(
 
 def _create_locked(*, actor, organization, plan, invite_token, now) -> Subscription:
     require_capability(actor, organization, "billing" if not plan.is_free else "view")
-    plan = Plan.objects.select_related("api").get(pk=plan.pk)
+    plan = Plan.objects.select_related("api__organization").get(pk=plan.pk)
     _check_can_subscribe(organization, plan, invite_token)
     # one live subscription per organization and API; the partial unique constraint is the
     # real guard under concurrency, this lock just turns the race into a clean message

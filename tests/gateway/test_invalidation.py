@@ -2,28 +2,16 @@
 another process."""
 
 import os
-import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 import requests
-from django.db import connection
 
 from apps.keys.services import api_key_revoke
-from tests.servers import free_port
+from tests.servers import database_url, free_port, server_process
 
 pytestmark = pytest.mark.django_db(transaction=True)
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _database_url() -> str:
-    settings = connection.settings_dict
-    if settings["ENGINE"].endswith("sqlite3"):
-        return f"sqlite:///{settings['NAME']}"
-    host, port = settings["HOST"] or "127.0.0.1", settings["PORT"] or 5432
-    return f"postgres://{settings['USER']}@{host}:{port}/{settings['NAME']}"
 
 
 @pytest.fixture
@@ -32,35 +20,15 @@ def gateway_process(world, settings):
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "config.settings.test",
-        "DATABASE_URL": _database_url(),
+        "DATABASE_URL": database_url(),
         "REDIS_URL": settings.REDIS_URL or "",
         "COUNTER_STORE": settings.COUNTER_STORE,
         "UPSTREAM_ALLOW_PRIVATE": "1",
     }
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "config.asgi:application",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-        ],
-        cwd=ROOT,
-        env=env,
-    )
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(100):
-        try:
-            requests.get(url + "/healthz", timeout=1)
-            break
-        except requests.ConnectionError:
-            time.sleep(0.1)
-    yield url
-    process.terminate()
-    process.wait(10)
+    command = [sys.executable, "-m", "uvicorn", "config.asgi:application"]
+    command += ["--port", str(port), "--log-level", "warning"]
+    with server_process(command, port=port, env=env):
+        yield f"http://127.0.0.1:{port}"
 
 
 def test_a_revoked_key_is_refused_everywhere_within_a_second(world, gateway_process):
@@ -73,3 +41,52 @@ def test_a_revoked_key_is_refused_everywhere_within_a_second(world, gateway_proc
         assert time.monotonic() - revoked_at < 1.0, "still accepted after one second"
         time.sleep(0.02)
     assert requests.get(url, headers=headers, timeout=10).status_code == 401
+
+
+def _refused_within_a_second(url: str, headers: dict, since: float) -> requests.Response:
+    while (response := requests.get(url, headers=headers, timeout=10)).status_code == 200:
+        assert time.monotonic() - since < 1.0, "still served after one second"
+        time.sleep(0.02)
+    return response
+
+
+def _served_within_a_second(url: str, headers: dict, since: float) -> None:
+    while requests.get(url, headers=headers, timeout=10).status_code != 200:
+        assert time.monotonic() - since < 1.0, "still refused after one second"
+        time.sleep(0.02)
+
+
+def test_a_suspended_consumer_is_refused_everywhere_within_a_second(world, gateway_process, staff):
+    from apps.accounts.services import organization_restore, organization_suspend
+
+    url = f"{gateway_process}/gw/{world.api.slug}/echo"
+    headers = {"X-Api-Key": world.key}
+    assert requests.get(url, headers=headers, timeout=10).status_code == 200  # now cached
+    suspended_at = time.monotonic()
+    organization_suspend(actor=staff, organization=world.consumer_org, reason="abuse")
+    refused = _refused_within_a_second(url, headers, suspended_at)
+    assert refused.status_code == 403 and refused.json()["code"] == "consumer_suspended"
+    restored_at = time.monotonic()
+    organization_restore(actor=staff, organization=world.consumer_org)
+    _served_within_a_second(url, headers, restored_at)
+
+
+def test_a_suspended_providers_apis_stop_everywhere_within_a_second(world, gateway_process, staff):
+    from apps.accounts.services import organization_restore, organization_suspend
+
+    url = f"{gateway_process}/gw/{world.api.slug}/echo"
+    headers = {"X-Api-Key": world.key}
+    assert requests.get(url, headers=headers, timeout=10).status_code == 200  # now cached
+    calls_before = len(world.upstream.received)
+    suspended_at = time.monotonic()
+    organization_suspend(actor=staff, organization=world.provider_org, reason="fraud")
+    refused = _refused_within_a_second(url, headers, suspended_at)
+    assert refused.status_code == 404 and refused.json()["code"] == "api_not_found"
+    upstream_calls = len(world.upstream.received)
+    for _ in range(3):
+        assert requests.get(url, headers=headers, timeout=10).json()["code"] == "api_not_found"
+    assert len(world.upstream.received) == upstream_calls  # nothing more reached the upstream
+    assert upstream_calls <= calls_before + 50
+    restored_at = time.monotonic()
+    organization_restore(actor=staff, organization=world.provider_org)
+    _served_within_a_second(url, headers, restored_at)
