@@ -13,8 +13,8 @@ from .models import GRACE_CHOICES
 class _ApiChoiceMixin:
     """An optional set of APIs to restrict a key to; none checked means every API."""
 
-    def _set_api_choices(self, organization: Organization) -> None:
-        self.fields["apis"].queryset = selectors.restrictable_apis(organization)
+    def _set_api_choices(self, organization: Organization, keep=()) -> None:
+        self.fields["apis"].queryset = selectors.restrictable_apis(organization, keep)
 
 
 def _apis_field() -> forms.ModelMultipleChoiceField:
@@ -23,7 +23,8 @@ def _apis_field() -> forms.ModelMultipleChoiceField:
         required=False,
         widget=forms.CheckboxSelectMultiple,
         label="Restrict to these APIs",
-        help_text="Leave all unchecked to let the key call every API you subscribe to.",
+        help_text="Only APIs your organization subscribes to. Leave all unchecked to let "
+        "the key call every API you subscribe to.",
     )
 
 
@@ -60,9 +61,9 @@ class ApiKeyForm(_ApiChoiceMixin, forms.Form):
 class RestrictForm(_ApiChoiceMixin, forms.Form):
     apis = _apis_field()
 
-    def __init__(self, *args, organization: Organization, **kwargs):
+    def __init__(self, *args, organization: Organization, keep=(), **kwargs):
         super().__init__(*args, **kwargs)
-        self._set_api_choices(organization)
+        self._set_api_choices(organization, keep)
 
 
 class RotateForm(forms.Form):

@@ -1,12 +1,14 @@
 """Reads for API keys: the console's list, and the gateway's lookup on a cache miss."""
 
+from collections.abc import Iterable
 from datetime import datetime
 
 from django.db.models import Prefetch, Q, QuerySet, prefetch_related_objects
 
 from apps.accounts.models import Organization
-from apps.catalog.models import Api, ApiStatus
+from apps.catalog.models import Api
 from apps.core.secrets import has_valid_checksum, hash_secret
+from apps.subscriptions.models import LIVE_STATUSES
 from apps.subscriptions.selectors import subscriptions_of
 
 from .models import KEY_PREFIX, ApiKey
@@ -63,11 +65,14 @@ def key_allows_api(key: ApiKey, api_id: int) -> bool:
     return allowed is None or api_id in allowed
 
 
-def restrictable_apis(organization: Organization) -> QuerySet[Api]:
-    """APIs a key of the organization may be restricted to: published ones (listed or
-    unlisted) and the organization's own listings."""
+def restrictable_apis(organization: Organization, keep: Iterable[int] = ()) -> QuerySet[Api]:
+    """APIs a key of the organization may be restricted to: those it subscribes to (a key
+    calls nothing else), plus `keep`, the ones a key is already restricted to, so editing
+    a restriction never silently widens it. Nothing else is offered: listing every
+    published API would show unlisted ones to anybody signed in."""
+    subscribed = subscriptions_of(organization).filter(status__in=LIVE_STATUSES)
     return Api.objects.filter(
-        Q(status=ApiStatus.PUBLISHED) | Q(organization=organization)
+        Q(pk__in=subscribed.values("api_id")) | Q(pk__in=list(keep))
     ).order_by("name")
 
 

@@ -80,7 +80,9 @@ class ApiKeyCreateInput(serializers.Serializer):
         }
         unknown = [slug for slug in slugs if slug not in found]
         if unknown:
-            raise serializers.ValidationError(f"No such published API: {', '.join(unknown)}.")
+            raise serializers.ValidationError(
+                f"Not an API your organization subscribes to: {', '.join(unknown)}."
+            )
         return [found[slug] for slug in dict.fromkeys(slugs)]
 
 

@@ -42,17 +42,20 @@ def _clean_expiry(expires_at: datetime | None, now: datetime) -> datetime | None
     return expires_at
 
 
-def _clean_apis(organization: Organization, apis: Iterable[Api] | None) -> list[Api]:
+def _clean_apis(
+    organization: Organization, apis: Iterable[Api] | None, keep: Iterable[int] = ()
+) -> list[Api]:
     apis = list({api.pk: api for api in apis or []}.values())
     allowed = set(
-        selectors.restrictable_apis(organization)
+        selectors.restrictable_apis(organization, keep)
         .filter(pk__in=[api.pk for api in apis])
         .values_list("pk", flat=True)
     )
     refused = [api.name for api in apis if api.pk not in allowed]
     if refused:
         raise ServiceError(
-            f"Not available to restrict to: {', '.join(refused)}. Pick published APIs.",
+            f"Not available to restrict to: {', '.join(refused)}. "
+            "Pick APIs your organization subscribes to.",
             field="apis",
         )
     return apis
@@ -208,7 +211,9 @@ def api_key_restrict(*, actor: User, key: ApiKey, apis: Iterable[Api]) -> ApiKey
     require_capability(actor, key.organization, "develop")
     locked = _locked(key)
     _require_working(locked, timezone.now(), "restrict")
-    apis = _clean_apis(locked.organization, apis)
+    apis = _clean_apis(
+        locked.organization, apis, keep=locked.allowed_apis.values_list("pk", flat=True)
+    )
     locked.restricted = bool(apis)
     locked.save(update_fields=["restricted"])
     locked.allowed_apis.set(apis)

@@ -142,8 +142,13 @@ def key_revoke(request, public_id: str):
 @member_required("develop")
 def key_restrict(request, public_id: str):
     key = _key_or_404(request, public_id)
-    initial = {"apis": list(key.allowed_apis.all())}
-    form = RestrictForm(_posted(request), organization=request.organization, initial=initial)
+    current = list(key.allowed_apis.all())
+    form = RestrictForm(
+        _posted(request),
+        organization=request.organization,
+        initial={"apis": current},
+        keep=[api.pk for api in current],
+    )
     if request.method == "POST" and form.is_valid():
         try:
             key = services.api_key_restrict(

@@ -14,14 +14,23 @@ def billing_member(org):
     ).user
 
 
-@pytest.fixture
-def weather(db):
-    return ApiFactory(name="Weather", slug="weather")
+def subscribed(organization, **fields):
+    """A published API the organization subscribes to: what a key may be restricted to."""
+    from tests.gateway.conftest import make_plan, subscribe
+
+    api = ApiFactory(**fields)
+    subscribe(organization, make_plan(api))
+    return api
 
 
 @pytest.fixture
-def ocr(db):
-    return ApiFactory(name="OCR", slug="ocr")
+def weather(org):
+    return subscribed(org, name="Weather", slug="weather")
+
+
+@pytest.fixture
+def ocr(org):
+    return subscribed(org, name="OCR", slug="ocr")
 
 
 @pytest.fixture

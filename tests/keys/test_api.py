@@ -71,7 +71,12 @@ def test_a_key_can_be_created_restricted_and_expiring(owner_api, weather, ocr):
 
 
 def test_an_unknown_or_unpublished_api_is_a_400_problem_on_its_field(owner_api, draft_of_others):
-    for slugs in (["no-such-api"], ["secret-project"]):
+    from apps.catalog.models import Visibility
+    from tests.catalog.factories import ApiFactory
+
+    ApiFactory(slug="unlisted-one", visibility=Visibility.UNLISTED)
+    ApiFactory(slug="not-subscribed")
+    for slugs in (["no-such-api"], ["secret-project"], ["unlisted-one"], ["not-subscribed"]):
         response = owner_api.post("/api/v1/keys/", {"name": "x", "apis": slugs}, format="json")
         body = _problem(response, 400, "invalid")
         assert slugs[0] in body["errors"]["apis"][0]

@@ -11,7 +11,7 @@ from django.utils import timezone
 from apps.core.secrets import hash_secret
 from apps.keys import services
 from apps.keys.models import ApiKey, KeyStatus
-from apps.subscriptions.models import Plan, Subscription, SubscriptionStatus
+from apps.subscriptions.models import Subscription, SubscriptionStatus
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.keys.urls")]
 
@@ -99,17 +99,6 @@ def test_the_curl_line_names_the_api_a_restricted_key_is_for(owner_client, weath
 def test_the_curl_line_of_an_unrestricted_key_names_an_api_the_organization_subscribes_to(
     owner_client, org, weather
 ):
-    now = timezone.now()
-    plan = Plan.objects.create(api=weather, name="Free")
-    Subscription.objects.create(
-        organization=org,
-        api=weather,
-        plan=plan,
-        status=SubscriptionStatus.ACTIVE,
-        period_anchor=now,
-        current_period_start=now,
-        current_period_end=now + timedelta(days=30),
-    )
     response = owner_client.post("/console/keys/", {"name": "backend"})
     html = _html(response)
     assert '/gw/weather/" -H' in html and "&lt;api-slug&gt;" not in html
@@ -145,6 +134,50 @@ def test_a_key_can_be_restricted_when_created(owner_client, weather, ocr):
     response = owner_client.post("/console/keys/", {"name": "ocr only", "apis": [ocr.pk]})
     key = ApiKey.objects.get(key_hash=hash_secret(response.context["new_secret"]))
     assert key.allowed_api_ids == frozenset({ocr.pk})
+
+
+def test_only_apis_the_organization_subscribes_to_are_offered(owner_client, owner, org, weather):
+    """Unlisted APIs are published but not for everyone's eyes: the key forms used to list
+    every published API, unlisted ones included, to anybody signed in."""
+    from apps.catalog.models import ApiStatus, Visibility
+    from tests.catalog.factories import ApiFactory
+
+    unlisted = ApiFactory(name="Hidden gem", slug="hidden-gem", visibility=Visibility.UNLISTED)
+    listed = ApiFactory(name="Public other", slug="public-other")
+    own = ApiFactory(organization=org, name="Our own", slug="our-own")
+    suspended = ApiFactory(name="Gone quiet", slug="gone-quiet", status=ApiStatus.SUSPENDED)
+    key, _ = services.api_key_create(actor=owner, organization=org, name="k")
+    pages = [
+        _html(owner_client.get("/console/keys/")),
+        _html(owner_client.get(f"/console/keys/{key.public_id}/restrict/")),
+        _html(owner_client.get(f"/console/keys/{key.public_id}/restrict/", **HTMX)),
+    ]
+    for html in pages:
+        assert f'value="{weather.pk}"' in html
+        for api in (unlisted, listed, own, suspended):
+            assert api.name not in html and f'value="{api.pk}"' not in html
+    response = owner_client.post("/console/keys/", {"name": "x", "apis": [unlisted.pk]})
+    assert response.context["form"].errors["apis"]
+    response = owner_client.post(f"/console/keys/{key.public_id}/restrict/", {"apis": [listed.pk]})
+    assert response.context["form"].errors["apis"]
+    key.refresh_from_db()
+    assert not key.restricted
+    assert not ApiKey.objects.filter(restricted=True).exists()
+
+
+def test_a_restriction_to_an_api_no_longer_subscribed_is_kept_when_edited(
+    owner_client, make_key, weather, ocr
+):
+    """Otherwise the form would show nothing checked, and saving it would lift the
+    restriction: the key could call every API."""
+    key, _ = make_key(allowed_apis=[weather])
+    Subscription.objects.filter(api=weather).update(status=SubscriptionStatus.CANCELED)
+    url = f"/console/keys/{key.public_id}/restrict/"
+    html = _html(owner_client.get(url))
+    assert f'value="{weather.pk}"' in html and "checked" in html
+    assert owner_client.post(url, {"apis": [weather.pk, ocr.pk]}).status_code == 302
+    key.refresh_from_db()
+    assert key.allowed_api_ids == frozenset({weather.pk, ocr.pk})
 
 
 def test_an_unpublished_api_of_another_provider_is_not_offered(owner_client, draft_of_others):

@@ -6,8 +6,8 @@ import pytest
 from apps.core.secrets import has_valid_checksum
 from apps.keys.models import ApiKey, KeyStatus
 from tests.browser.fixtures import login, shoot
-from tests.catalog.factories import ApiFactory
 from tests.factories import PASSWORD
+from tests.keys.conftest import subscribed
 
 pytestmark = pytest.mark.browser
 
@@ -19,10 +19,10 @@ def _clean_shot(page, name: str) -> None:
     shoot(page, name)
 
 
-def test_create_copy_rotate_with_grace(page, live_site, settings, owner):
+def test_create_copy_rotate_with_grace(page, live_site, settings, owner, org):
     settings.ROOT_URLCONF = "tests.keys.urls"  # until config/urls.py mounts the keys app
-    ApiFactory(name="Weather", slug="weather")
-    ApiFactory(name="Invoice OCR", slug="invoice-ocr")
+    subscribed(org, name="Weather", slug="weather")  # keys restrict to subscribed APIs only
+    subscribed(org, name="Invoice OCR", slug="invoice-ocr")
     page.context.grant_permissions(["clipboard-read", "clipboard-write"])
     login(page, owner.email, PASSWORD)
 

@@ -157,14 +157,29 @@ def test_a_key_cannot_be_restricted_to_another_providers_unpublished_api(
         make_key("other", allowed_apis=[draft_of_others])
 
 
-def test_a_key_can_be_restricted_to_its_organizations_own_draft(make_key, owner, org):
-    own_draft = ApiFactory(organization=org, status="draft")
-    key, _ = make_key(allowed_apis=[own_draft])
-    assert key.allowed_api_ids == frozenset({own_draft.pk})
+def test_a_key_cannot_be_restricted_to_an_api_the_organization_does_not_subscribe_to(
+    make_key, owner, org
+):
+    from apps.catalog.models import Visibility
+
+    own = ApiFactory(organization=org)
+    unlisted = ApiFactory(visibility=Visibility.UNLISTED)
+    listed = ApiFactory()
+    key, _ = make_key()
+    for api in (own, unlisted, listed):
+        with pytest.raises(ServiceError) as error:
+            services.api_key_restrict(actor=owner, key=key, apis=[api])
+        assert error.value.field == "apis" and api.name in error.value.message
+        with pytest.raises(ServiceError):
+            make_key("other", allowed_apis=[api])
+    key.refresh_from_db()
+    assert not key.restricted and not key.allowed_apis.exists()
 
 
 def test_a_restricted_key_whose_apis_were_deleted_calls_nothing(make_key, weather, ocr):
     key, _ = make_key(allowed_apis=[weather])
+    weather.subscriptions.all().delete()
+    weather.plans.all().delete()
     weather.delete()
     key = selectors.key_by_hash(key.key_hash)
     assert key.allowed_api_ids == frozenset()
