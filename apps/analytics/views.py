@@ -1,7 +1,6 @@
 """Dashboards: the provider's analytics, the consumer's usage and request log, the staff
 overview. Every table has a CSV export (same query, `?export=<table>`)."""
 
-import csv
 from datetime import timedelta
 
 from django.contrib.admin.views.decorators import staff_member_required
@@ -12,6 +11,7 @@ from django.views.decorators.http import require_POST
 
 from apps.accounts.decorators import member_required
 from apps.catalog.selectors import provider_api
+from apps.core.csv_export import csv_response
 from apps.core.errors import ServiceError
 from apps.keys.services import api_key_create
 from apps.subscriptions.selectors import subscription_for_member
@@ -38,15 +38,6 @@ def try_key(request):
     except ServiceError as error:
         return JsonResponse({"error": error.message}, status=error.status)
     return JsonResponse({"key": secret})
-
-
-def csv_response(filename: str, header: list[str], rows) -> HttpResponse:
-    response = HttpResponse(content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    writer = csv.writer(response)
-    writer.writerow(header)
-    writer.writerows(rows)
-    return response
 
 
 def _bucket_label(at, hourly: bool) -> str:

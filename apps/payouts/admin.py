@@ -1,16 +1,15 @@
 """Staff side of payouts: provider fees, the read-only ledger, payouts to pay by hand, and
 a "Run payouts now" button. Every change goes through a service (audited)."""
 
-import csv
-
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import Sum
-from django.http import HttpResponse, HttpResponseRedirect
+from django.http import HttpResponseRedirect
 from django.urls import path, reverse
 from django.utils.html import format_html
 
 from apps.core.admin import ReadOnlyAdmin
+from apps.core.csv_export import csv_response
 from apps.core.errors import ServiceError
 from apps.core.money import format_money
 
@@ -161,23 +160,13 @@ class PayoutAdmin(ReadOnlyAdmin):
 
     @admin.action(description="Download statements (CSV) to pay by hand")
     def download_statements(self, request, queryset):
-        response = HttpResponse(content_type="text/csv; charset=utf-8")
-        response["Content-Disposition"] = 'attachment; filename="tollgate-payouts.csv"'
-        writer = csv.writer(response)
-        writer.writerow(
-            [
-                "payout",
-                "provider",
-                "billing_email",
-                "period",
-                "amount",
-                "currency",
-                "method",
-                "status",
-            ]
-        )
-        for payout in queryset.select_related("organization").order_by("organization__name"):
-            writer.writerow(
+        payouts = queryset.select_related("organization").order_by("organization__name")
+        header = ["payout", "provider", "billing_email", "period", "amount", "currency"]
+        header += ["method", "status"]
+        return csv_response(
+            "tollgate-payouts.csv",
+            header,
+            (
                 [
                     payout.public_id,
                     payout.organization.name,
@@ -188,8 +177,9 @@ class PayoutAdmin(ReadOnlyAdmin):
                     payout.method,
                     payout.status,
                 ]
-            )
-        return response
+                for payout in payouts
+            ),
+        )
 
     # "Run payouts now" needs no selection, so it is a button (change list template) that
     # posts here rather than an admin action.

@@ -276,7 +276,8 @@ STATEMENT_HEADER = [
 
 def statement_rows(organization, month: str) -> Iterator[list[str]]:
     """The CSV statement: a header, then one row per ledger entry of the month, oldest first.
-    Amounts are plain decimals (what spreadsheets sum); text cells are defused."""
+    Amounts are plain decimals (what spreadsheets sum); the writer (apps.core.csv_export)
+    defuses text cells."""
     yield STATEMENT_HEADER
     for entry in entries_for(organization, month).order_by("created_at", "id"):
         line = entry.invoice_line
@@ -284,9 +285,9 @@ def statement_rows(organization, month: str) -> Iterator[list[str]]:
             entry.created_at.astimezone(dt.UTC).isoformat(timespec="seconds"),
             entry.public_id,
             entry.kind,
-            _cell(entry.description),
-            _cell(line.invoice.number or "") if line else "",
-            _cell(line.api.slug) if line else "",
+            entry.description,
+            line.invoice.number or "" if line else "",
+            line.api.slug if line else "",
             str(entry.gross),
             "" if entry.fee_percent is None else str(entry.fee_percent),
             str(entry.platform_fee),
@@ -294,9 +295,3 @@ def statement_rows(organization, month: str) -> Iterator[list[str]]:
             entry.currency,
             entry.payout.public_id if entry.payout else "",
         ]
-
-
-def _cell(text: str) -> str:
-    """Spreadsheets run cells starting with = + - @ as formulas; provider-chosen names
-    (plan and API names are in descriptions) must not."""
-    return f"'{text}" if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text

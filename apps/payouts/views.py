@@ -1,13 +1,12 @@
 """The provider console's Payouts page: balance, next payout, Stripe account, payout
 history, earnings per invoice line (paged; htmx swaps the table), monthly CSV statements."""
 
-import csv
 import logging
 
 from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.http import HttpResponse, HttpResponseBadRequest
+from django.http import HttpResponseBadRequest
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -15,6 +14,7 @@ from django.views.decorators.http import require_POST
 
 from apps.accounts.decorators import member_required
 from apps.accounts.notifications import absolute
+from apps.core.csv_export import csv_response
 from apps.core.errors import ServiceError
 
 from . import selectors, services
@@ -58,11 +58,11 @@ def statement(request):
     except ServiceError as error:
         return HttpResponseBadRequest(error.message, content_type="text/plain")
     organization = request.organization
-    response = HttpResponse(content_type="text/csv; charset=utf-8")
-    filename = f"tollgate-statement-{organization.slug}-{month}.csv"
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    csv.writer(response).writerows(selectors.statement_rows(organization, month))
-    return response
+    return csv_response(
+        f"tollgate-statement-{organization.slug}-{month}.csv",
+        None,  # the statement's rows start with its header
+        selectors.statement_rows(organization, month),
+    )
 
 
 def _onboarding_redirect(request):
