@@ -96,12 +96,10 @@ def _canonical(name: bytes) -> bytes:
 
 def upstream_headers(call: Call, scope, path_and_query: str, body: bytes) -> list:
     dropped = set(NOT_FORWARDED)
-    forwarded_for, host = None, ""
+    host = ""
     for key, value in scope["headers"]:
         if key == b"connection":
             dropped |= {_canonical(v.strip().encode()) for v in value.decode("latin-1").split(",")}
-        elif key == b"x-forwarded-for":
-            forwarded_for = value.decode("latin-1")
         elif key == b"host":
             host = value.decode("latin-1")
     headers = [
@@ -112,7 +110,9 @@ def upstream_headers(call: Call, scope, path_and_query: str, body: bytes) -> lis
     client = _client_ip(scope)
     timestamp = str(int(time.time()))
     headers += [
-        ("X-Forwarded-For", f"{forwarded_for}, {client}" if forwarded_for else client),
+        # one address, the one the server trusts: the peer, or what a proxy listed in
+        # FORWARDED_ALLOW_IPS said; never the consumer's own X-Forwarded-For claims
+        ("X-Forwarded-For", client),
         ("X-Forwarded-Proto", scope.get("scheme", "http")),
         ("X-Forwarded-Host", host),
         ("X-Tollgate-Request-Id", call.request_id),
