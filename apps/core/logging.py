@@ -87,16 +87,30 @@ _SHAPED = [
 _SHAPED_PATTERNS = [(re.compile(pattern), kept + REDACTED) for pattern, kept in _SHAPED]
 # user:password@ in URLs (DATABASE_URL, REDIS_URL, a broker URL in a traceback)
 _URL_PASSWORD = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^\s:/@\"']*):[^\s@/\"']+@")
+# Query parameters that carry credentials (`?key=…`, `&api_key=…`, `?access_token=…`,
+# `?sig=…`), whatever their value looks like: a key pasted into a URL lands in access logs.
+_QUERY_PARAMETER = re.compile(r"(?P<name>[?&;](?P<param>[\w.\[\]%-]+)=)(?P<value>[^&;#\s\"']+)")
+_SECRET_PARAMETER = re.compile(
+    r"(?i)key|token|secret|passw(?:or)?d|pwd|signature|auth|credential|session"
+    r"|(?:^|[_.-])sig(?:$|[_.-])"
+)
 
 
 def redact(text: str) -> str:
     """`text` with every secret replaced by its kind and `[redacted]`. Idempotent."""
     if not text:
         return text
+    text = _QUERY_PARAMETER.sub(_redact_parameter, text)
     text = _FIELD_VALUE.sub(_redact_field, text)
     for pattern, replacement in _SHAPED_PATTERNS:
         text = pattern.sub(replacement, text)
     return _URL_PASSWORD.sub(rf"\1:{REDACTED}@", text)
+
+
+def _redact_parameter(match: re.Match) -> str:
+    if match["value"] == REDACTED or not _SECRET_PARAMETER.search(match["param"]):
+        return match[0]
+    return match["name"] + REDACTED
 
 
 def _redact_field(match: re.Match) -> str:
@@ -141,8 +155,11 @@ class RedactingFilter(logging.Filter):
             record.msg, record.args = redact(message), None
             return
         redacted = redact(message)
-        if redacted != message:
-            record.msg, record.args = redacted, None
+        if redacted == message:
+            return
+        if _redact_arguments(record, redacted):
+            return
+        record.msg, record.args = redacted, None
 
     @staticmethod
     def _redact_exception(record: logging.LogRecord) -> None:
@@ -171,6 +188,37 @@ class RedactingFilter(logging.Filter):
                 redacted = redact(text)
                 if redacted != text:
                     setattr(record, name, redacted)
+
+
+def _redact_arguments(record: logging.LogRecord, redacted: str) -> bool:
+    """Scrub the arguments one by one, keeping msg and the args tuple: formatters that
+    unpack the arguments (uvicorn's access log) still work. False when that is not enough
+    (a secret spread over msg and an argument)."""
+    if not isinstance(record.args, tuple) or not record.args:
+        return False
+    args = tuple(redact(arg) if isinstance(arg, str) else arg for arg in record.args)
+    try:
+        if record.msg % args != redacted:
+            return False
+    except Exception:
+        return False
+    record.args = args
+    return True
+
+
+SERVER_LOGGERS = ("uvicorn.access", "uvicorn.error", "uvicorn")
+
+
+def protect_server_logs() -> None:
+    """The ASGI server configures its own handlers before Django starts (uvicorn's access
+    log prints every path with its query string: a key pasted into a URL), so
+    LOGGING's handlers never see those records: give the server's handlers the same
+    filters. Its formats and its choice to log or not are kept."""
+    for name in SERVER_LOGGERS:
+        for handler in logging.getLogger(name).handlers:
+            if not any(isinstance(f, RedactingFilter) for f in handler.filters):
+                handler.addFilter(RequestIdFilter())
+                handler.addFilter(RedactingFilter())
 
 
 def _printable(value) -> str:
