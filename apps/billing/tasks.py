@@ -3,12 +3,16 @@
 import logging
 
 from celery import shared_task
+from prometheus_client import Counter
 
 from . import services
 from .collection import collector
 from .models import Invoice, Refund
 
 logger = logging.getLogger(__name__)
+CLOSE_FAILURES = Counter(
+    "tollgate_billing_close_failures", "Period closes that raised (retried on the next run)"
+)
 
 
 @shared_task(ignore_result=True)
@@ -23,6 +27,7 @@ def close_due_periods() -> int:
             services.close_period(subscription_id)
             closed += 1
         except Exception:  # one bad subscription must not stop the others; it retries next run
+            CLOSE_FAILURES.inc()
             logger.exception("closing the period of subscription %s failed", subscription_id)
     return closed
 
