@@ -118,6 +118,12 @@ class SubscribeInput(serializers.Serializer):
 
 class ChangePlanInput(serializers.Serializer):
     plan = serializers.CharField()
+    at_once = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="Downgrades: switch now (the usage so far is billed first under the old "
+        "plan) instead of at the period end. Upgrades always apply now.",
+    )
 
 
 class CancelInput(serializers.Serializer):
