@@ -14,7 +14,7 @@ from decimal import Decimal
 
 from apps.metering.selectors import units_by_term
 from apps.subscriptions import rating
-from apps.subscriptions.models import Subscription, SubscriptionStatus, TermReason
+from apps.subscriptions.models import Subscription, TermReason
 from apps.subscriptions.periods import period_end_at
 from apps.subscriptions.terms import subscription_terms, term_at, timeline, version_terms
 from apps.subscriptions.trials import in_trial
@@ -66,8 +66,9 @@ class SubscriptionRater:
         return started[-1] if started else None
 
     # --- usage ----------------------------------------------------------------------------
-    def usage_due(self, *, until: datetime) -> Charges:
-        """Usage lines of every segment ended by `until`, beyond what was invoiced of it."""
+    def usage_due(self, *, until: datetime, after_the_end: bool = False) -> Charges:
+        """Usage lines of every segment ended by `until`, beyond what was invoiced of it
+        (all of it late `after_the_end` of the subscription: its final invoice is out)."""
         used = units_by_term(self.subscription.pk)
         invoiced = {
             (row.term_id, row.period_start): row.units
@@ -80,7 +81,10 @@ class SubscriptionRater:
             if segment.end > until or (before is not None and used[key] <= before):
                 continue
             charges.lines += rating.segment_usage_lines(
-                segment, used[key], rated_before=before or ZERO, late=self._late(key, before)
+                segment,
+                used[key],
+                rated_before=before or ZERO,
+                late=after_the_end or self._late(key, before),
             )
             charges.rated[key] = used[key]
         return charges
@@ -90,13 +94,11 @@ class SubscriptionRater:
         return (term.starts_at.timestamp(), term.pk) if term else (float("inf"), 0)
 
     def _late(self, key: tuple, invoiced_before: Decimal | None) -> bool:
-        """Usage of a segment invoiced already, of a period closed already, or of a
-        subscription that has ended."""
+        """Usage of a segment invoiced already, or of a period closed already."""
         _, period_start = key
         return (
             invoiced_before is not None
             or self.period_end(period_start) <= self.subscription.current_period_start
-            or self.subscription.status == SubscriptionStatus.CANCELED
         )
 
     # --- fees -----------------------------------------------------------------------------

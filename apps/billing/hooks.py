@@ -35,6 +35,11 @@ class BillingHooks(CollectionHooks):
             event=event,
         )
 
+    def close_ended_periods(self, subscription) -> None:
+        from .services import close_ended_periods
+
+        close_ended_periods(subscription.pk)
+
     def subscription_canceled(self, subscription, *, old_terms, at) -> None:
         from .services import invoice_cancellation
 

@@ -38,6 +38,7 @@ MANUAL_DUE_DAYS = 14
 CLOSE_MARGIN = timedelta(minutes=1)  # lets in-flight calls be recorded and flushed first
 # how long after a cancellation late usage is still looked for (streams, a flush catching up)
 LATE_USAGE_WINDOW = timedelta(days=35)
+MAX_CATCH_UP_PERIODS = 36
 
 
 def billing_account(organization) -> BillingAccount:
@@ -302,7 +303,8 @@ def invoice_late_usage(subscription_id: int, *, now: datetime | None = None) -> 
         subscription = Subscription.objects.select_for_update(of=("self",)).get(pk=subscription_id)
         if subscription.status != SubscriptionStatus.CANCELED:
             return None
-        due = charges.SubscriptionRater(subscription).usage_due(until=now)
+        rater = charges.SubscriptionRater(subscription)
+        due = rater.usage_due(until=now, after_the_end=True)
         if not due.rated:
             return None
         count = subscription.invoices.filter(key__startswith="adjust:").count()
@@ -358,7 +360,9 @@ def period_close_charges(subscription: Subscription) -> charges.Charges:
     return due + rater.next_fee(*subscription_services.following_period(subscription))
 
 
-def close_period(subscription_id: int, *, now: datetime | None = None) -> Invoice | None:
+def close_period(
+    subscription_id: int, *, now: datetime | None = None, margin: timedelta = CLOSE_MARGIN
+) -> Invoice | None:
     """Rate the ended period, invoice it and roll the subscription on. Safe to repeat and
     to run in two workers: the subscription row is locked and the invoice key is unique."""
     now = now or timezone.now()
@@ -370,7 +374,7 @@ def close_period(subscription_id: int, *, now: datetime | None = None) -> Invoic
         )
         if (
             subscription.status not in SERVING_STATUSES
-            or subscription.current_period_end > now - CLOSE_MARGIN
+            or subscription.current_period_end > now - margin
         ):
             return None
         due = period_close_charges(subscription)
@@ -387,6 +391,18 @@ def close_period(subscription_id: int, *, now: datetime | None = None) -> Invoic
         if subscription.status == SubscriptionStatus.CANCELED:
             refund_leftover_credit(subscription)
     return invoice
+
+
+def close_ended_periods(subscription_id: int) -> None:
+    """Close every ended period of one subscription now, without the close job's margin:
+    a plan change or a cancellation must not straddle a period that is over."""
+    for _ in range(MAX_CATCH_UP_PERIODS):
+        current = Subscription.objects.values_list("status", "current_period_end").get(
+            pk=subscription_id
+        )
+        if current[0] not in SERVING_STATUSES or current[1] > timezone.now():
+            return
+        close_period(subscription_id, margin=timedelta(0))
 
 
 def due_subscription_ids(now: datetime | None = None) -> list[int]:

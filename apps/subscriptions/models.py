@@ -201,7 +201,7 @@ class Subscription(TimeStampedModel):
         null=True,
         blank=True,
         on_delete=models.PROTECT,
-        related_name="+",
+        related_name="subscriptions_on",
         help_text="The plan's prices this subscriber pays now (grandfathered until migrated).",
     )
     manual_invoicing = models.BooleanField(

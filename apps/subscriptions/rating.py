@@ -16,19 +16,17 @@ Rules
 - Units are exact decimals at their unit's resolution: calls are whole, seconds are metered
   to the millisecond, custom units (what the upstream reports) to six decimal places.
 - Each line's amount is rounded once, half-up, to the currency's minor unit; a total is the
-  sum of rounded lines. Only `proration_credit` lines are negative.
+  sum of rounded lines. Only credit lines (`proration_credit`, `credit_applied`) are
+  negative.
 - Money is Decimal end to end: floats are refused with TypeError.
 
-Proration (mid-period upgrades)
-Upgrades are prorated by day: days remaining = number of whole calendar days from the change
-date (UTC, the change day counts as remaining) to the period end; period days = whole days in
-the period; credit = old_fee × remaining/period_days; charge = new_fee × remaining/period_days;
-each rounded once, half-up, to the minor unit.
-
-In dates (UTC): period days = period end date - period start date, days remaining = period end
-date - change date. A change on the period's last, partial day (before the end time, on the end
-date) still counts that day as remaining. Downgrades are not prorated: they start at the next
-period."""
+Segments (docs/pricing.md, "Segments")
+A period is rated as the sequence of terms in force: each segment (a term clipped to the
+period) is rated on its own, under its own terms. Its share of the period is its elapsed
+time over the period's, to the microsecond; the included units are prorated by it (rounded
+half up to the unit's resolution), and so are fees at a change: the old fee × share left is
+credited, the new fee × share left charged, each rounded once, half up. Usage of a segment
+invoiced before is billed as the difference (late usage), tier by tier."""
 
 import datetime as dt
 import re
@@ -425,22 +423,16 @@ def _segment_usage_description(segment: Segment, included: Decimal, tier, late: 
         up_to = terms.tiers[tier - 1].up_to
         span = f"over {floor:,}" if up_to is None else f"{floor + 1:,} to {up_to:,}"
         text += f", tier {tier} ({span})"
-    name = f"{terms.name}, " if terms.name else ""
-    if late:
-        return f"Late usage: {text.lower()} ({name}period {span_text(segment)})"
-    if segment.whole:
-        return f"{text} ({terms.name})" if terms.name else text
-    return f"{text} ({name}{span_text(segment)})"
+    if late:  # it names its period: the invoice it lands on is another period's
+        name = f"{terms.name}, " if terms.name else ""
+        return f"Late usage: {text.lower()} ({name}period {period_text(segment)})"
+    return f"{text} ({terms.name})" if terms.name else text
 
 
-def span_text(segment: Segment) -> str:
-    """`Jan 10 – Feb 10, 2026` for a whole period; the segment's own span otherwise."""
-    start, end = (
-        (segment.period_start, segment.period_end)
-        if segment.whole
-        else (segment.start, segment.end)
-    )
-    return f"{start:%b %-d, %Y %H:%M} – {end:%b %-d, %Y %H:%M} UTC"
+def period_text(segment: Segment) -> str:
+    """`Jan 10 – Feb 10, 2026`: the segment's billing period."""
+    start, end = segment.period_start, segment.period_end
+    return f"{start:%b %-d} – {end:%b %-d, %Y}"
 
 
 def change_fee_lines(
@@ -464,14 +456,13 @@ def change_fee_lines(
         period_end=period_end,
     )
     part, whole = remaining.share
-    quantity = (Decimal(part) / whole).quantize(Decimal("0.000001"))
+    quantity = (Decimal(part) / whole).quantize(Decimal("0.0001"))  # of a month
     lines = []
     if credit_old and old_terms is not None and old_terms.monthly_fee:
         lines.append(
             Line(
                 kind=PRORATION_CREDIT,
-                description=f"Unused time on {old_terms.name or 'the previous plan'} "
-                f"({span_text(remaining)})",
+                description=f"Unused time on {old_terms.name or 'the previous plan'}",
                 quantity=quantity,
                 unit_price=old_terms.monthly_fee,
                 amount=-prorate(old_terms.monthly_fee, part, whole, old_terms.currency),
@@ -483,8 +474,7 @@ def change_fee_lines(
         lines.append(
             Line(
                 kind=PRORATION_CHARGE,
-                description=f"Remaining time on {new_terms.name or 'the new plan'} "
-                f"({span_text(remaining)})",
+                description=f"Remaining time on {new_terms.name or 'the new plan'}",
                 quantity=quantity,
                 unit_price=new_terms.monthly_fee,
                 amount=prorate(new_terms.monthly_fee, part, whole, new_terms.currency),

@@ -8,7 +8,14 @@ from django.db.models import Count, Q, QuerySet
 from apps.accounts.models import Organization
 from apps.catalog.models import Api
 
-from .models import LIVE_STATUSES, Plan, PlanVisibility, Subscription, SubscriptionTerm
+from .models import (
+    LIVE_STATUSES,
+    Plan,
+    PlanVisibility,
+    PriceChangeStatus,
+    Subscription,
+    SubscriptionTerm,
+)
 from .periods import period_end_at
 
 
@@ -28,7 +35,7 @@ def provider_plans(api: Api) -> QuerySet[Plan]:
 
 def subscriptions_of(organization: Organization) -> QuerySet[Subscription]:
     return organization.subscriptions.select_related(
-        "api", "plan", "scheduled_plan", "api__organization"
+        "api", "plan", "scheduled_plan", "api__organization", "price_version__plan"
     ).order_by("status", "api__name")
 
 
@@ -95,3 +102,29 @@ def timelines_for(subscription_ids) -> dict[int, Timeline]:
         for pk, found in terms.items()
         if pk in anchors
     }
+
+
+def coming_price_changes(subscription: Subscription):
+    """Price changes announced to this subscriber that have not taken effect yet."""
+    return (
+        subscription.price_changes.filter(status=PriceChangeStatus.SCHEDULED)
+        .select_related("from_version__plan", "to_version__plan")
+        .order_by("effective_at")
+    )
+
+
+def price_versions_of(plan: Plan) -> list:
+    """The plan's price versions, newest first, each with its live subscribers counted
+    (`subscriber_count`) and those already told of a move to a newer one (`moving_count`)."""
+    from .models import PriceVersion
+
+    live = Q(subscriptions_on__status__in=LIVE_STATUSES)
+    moving = live & Q(subscriptions_on__price_changes__status=PriceChangeStatus.SCHEDULED)
+    return list(
+        PriceVersion.objects.filter(plan=plan)
+        .annotate(
+            subscriber_count=Count("subscriptions_on", filter=live, distinct=True),
+            moving_count=Count("subscriptions_on", filter=moving, distinct=True),
+        )
+        .order_by("-number")
+    )

@@ -46,8 +46,8 @@ from .pricing import describe_plan, validate_plan_terms
 from .rating import PlanTerms, plural_unit
 from .terms import (
     current_version,
-    subscription_terms,
     term_at,
+    terms_in_force,
     timeline,
     timeline_drop_scheduled,
     timeline_end,
@@ -72,6 +72,7 @@ PLAN_FIELDS = {
     "rate_limit_per_minute",
     "bill_server_errors",
     "max_units_per_call",
+    "prorated_refunds",
     "trial_days",
     "visibility",
     "recommended",
@@ -104,6 +105,10 @@ class CollectionHooks:
 
     def subscription_canceled(self, subscription: Subscription, *, old_terms, at) -> None:
         """A cancellation now (inside its transaction): bill the usage to date."""
+
+    def close_ended_periods(self, subscription: Subscription) -> None:
+        """Close the periods that ended and wait for the close job (inside the caller's
+        transaction), so a change applies to the period it happens in."""
 
 
 collection_hooks = CollectionHooks()
@@ -431,15 +436,13 @@ def subscription_cancel(
 ) -> Subscription:
     """Free plans and unpaid ones end now; paid plans run to the end of the paid period."""
     require_capability(actor, subscription.organization, "billing")
-    subscription = (
-        Subscription.objects.select_for_update().select_related("plan").get(pk=subscription.pk)
-    )
+    subscription = _locked_and_caught_up(subscription)
     if subscription.status == S.CANCELED:
         raise Conflict("This subscription is already canceled.")
     ends_now = at_once or subscription.plan.is_free or subscription.status == S.PENDING_PAYMENT
     if ends_now:
         was_serving = subscription.status in SERVING_STATUSES
-        old_terms = subscription_terms(subscription)
+        old_terms = terms_in_force(subscription, timezone.now())
         subscription = _transition(subscription, "cancel_now", actor=actor)
         timeline_end(subscription, at=subscription.canceled_at)
         if was_serving:  # the usage to date, and a refund if the plan gives one
@@ -485,6 +488,26 @@ def subscription_resume(*, actor: User, subscription: Subscription) -> Subscript
     return subscription
 
 
+def _locked_and_caught_up(subscription: Subscription) -> Subscription:
+    """The subscription's row, locked; a period that ended and still waits for the close
+    job is closed first, so what happens now belongs to the period it happens in."""
+
+    def locked():
+        return (
+            Subscription.objects.select_for_update(of=("self",))
+            .select_related("plan", "api", "organization", "price_version__plan")
+            .get(pk=subscription.pk)
+        )
+
+    subscription = locked()
+    if subscription.status in SERVING_STATUSES and (
+        subscription.current_period_end <= timezone.now()
+    ):
+        collection_hooks.close_ended_periods(subscription)
+        subscription = locked()
+    return subscription
+
+
 def is_upgrade(old: PlanTerms, new: PlanTerms) -> bool:
     """A higher fee, or the same fee with at least as many included units."""
     if new.monthly_fee != old.monthly_fee:
@@ -505,11 +528,7 @@ def subscription_change_plan(
     end, or at once when `at_once`. A change at once bills the usage so far under the old
     terms and prorates the fee (docs/pricing.md, "Plan changes")."""
     require_capability(actor, subscription.organization, "billing")
-    subscription = (
-        Subscription.objects.select_for_update(of=("self",))
-        .select_related("plan", "api", "price_version__plan")
-        .get(pk=subscription.pk)
-    )
+    subscription = _locked_and_caught_up(subscription)
     if subscription.status not in (S.TRIALING, S.ACTIVE):
         raise Conflict("Only active or trialing subscriptions can change plans.")
     if plan.api_id != subscription.api_id:
@@ -517,7 +536,7 @@ def subscription_change_plan(
     if plan.pk == subscription.plan_id:
         raise Conflict("You are already on this plan.", field="plan")
     _check_can_subscribe(subscription.organization, plan, invite_token)
-    old_plan, old_terms = subscription.plan, subscription_terms(subscription)
+    old_plan, old_terms = subscription.plan, terms_in_force(subscription, timezone.now())
     version = current_version(plan)
     new_terms = version_terms(version)
     upgrade = is_upgrade(old_terms, new_terms)

@@ -58,6 +58,13 @@ def version_terms(version: PriceVersion) -> PlanTerms:
     )
 
 
+def terms_in_force(subscription: Subscription, at: datetime) -> PlanTerms:
+    """The terms the timeline holds at `at` (a price change may have taken effect before
+    `apply_due_price_changes` moved `price_version` on)."""
+    term = term_at(timeline(subscription), at)
+    return version_terms(term.price_version) if term else subscription_terms(subscription)
+
+
 def subscription_terms(subscription: Subscription) -> PlanTerms:
     """The terms the subscriber pays now: its price version (grandfathered), or the plan's
     current prices for a subscription that was never pinned to one."""

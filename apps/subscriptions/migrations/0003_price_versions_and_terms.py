@@ -57,7 +57,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='subscription',
             name='price_version',
-            field=models.ForeignKey(blank=True, help_text="The plan's prices this subscriber pays now (grandfathered until migrated).", null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='subscriptions.priceversion'),
+            field=models.ForeignKey(blank=True, help_text="The plan's prices this subscriber pays now (grandfathered until migrated).", null=True, on_delete=django.db.models.deletion.PROTECT, related_name='subscriptions_on', to='subscriptions.priceversion'),
         ),
         migrations.CreateModel(
             name='SubscriptionTerm',
