@@ -5,6 +5,8 @@ at that moment)."""
 from datetime import datetime
 from decimal import Decimal
 
+from django.db import transaction
+
 from apps.metering.events import CallEvent
 from apps.metering.flush import apply_events
 from apps.subscriptions.models import Subscription
@@ -29,6 +31,11 @@ def record_usage(
 ) -> None:
     """`units` billable units used at `at` (written through the flush's aggregation)."""
     period_start = period_start or gateway_period_start(subscription, at)
+    with transaction.atomic():  # as the flush writes aggregates
+        _apply(subscription, units, at, period_start, api_key_id)
+
+
+def _apply(subscription, units, at, period_start, api_key_id) -> None:
     apply_events(
         [
             CallEvent(
