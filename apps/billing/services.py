@@ -249,7 +249,8 @@ def invoice_mark_paid(*, invoice: Invoice, actor=None, paid_at: datetime | None 
         )
         if invoice.status == InvoiceStatus.PAID:
             return invoice
-        if invoice.status != InvoiceStatus.OPEN:
+        # a written-off invoice can still be paid (Stripe too lets an uncollectible one be paid)
+        if invoice.status not in (InvoiceStatus.OPEN, InvoiceStatus.UNCOLLECTIBLE):
             raise Conflict(f"A {invoice.get_status_display().lower()} invoice cannot be paid.")
         if actor is not None and not actor.is_staff:
             raise Forbidden("Only staff mark invoices paid.")
@@ -298,37 +299,62 @@ def invoice_payment_failed(*, invoice: Invoice) -> Invoice:
     return invoice
 
 
-@transaction.atomic
-def invoice_void(*, invoice: Invoice, actor) -> Invoice:
-    if not actor.is_staff:
-        raise Forbidden("Only staff void invoices.")
-    invoice = Invoice.objects.select_for_update().get(pk=invoice.pk)
-    if invoice.status != InvoiceStatus.OPEN:
-        raise Conflict("Only open invoices can be voided.")
-    invoice.status = InvoiceStatus.VOID
-    invoice.save(update_fields=["status", "updated_at"])
-    audit_record(
-        action="invoice.voided", actor=actor, organization=invoice.organization, target=invoice
-    )
+# Closing an invoice without payment. Staff do it here and Stripe is told after the commit
+# (`sync_invoice_status`); Stripe's own `invoice.voided` / `invoice.marked_uncollectible`
+# arrive with `from_stripe=True` and tell Stripe nothing back. Repeats change nothing.
+_CLOSED_FROM = {
+    InvoiceStatus.VOID: (InvoiceStatus.OPEN, InvoiceStatus.UNCOLLECTIBLE),
+    InvoiceStatus.UNCOLLECTIBLE: (InvoiceStatus.OPEN,),
+}
+
+
+def invoice_void(*, invoice: Invoice, actor=None, from_stripe: bool = False) -> Invoice:
+    return _close_unpaid(invoice, InvoiceStatus.VOID, actor=actor, from_stripe=from_stripe)
+
+
+def invoice_mark_uncollectible(
+    *, invoice: Invoice, actor=None, from_stripe: bool = False
+) -> Invoice:
+    return _close_unpaid(invoice, InvoiceStatus.UNCOLLECTIBLE, actor=actor, from_stripe=from_stripe)
+
+
+def _close_unpaid(invoice: Invoice, status: str, *, actor, from_stripe: bool) -> Invoice:
+    verb = "void" if status == InvoiceStatus.VOID else "write off"
+    if not from_stripe and (actor is None or not actor.is_staff):
+        raise Forbidden(f"Only staff {verb} invoices.")
+    with transaction.atomic():
+        invoice = (
+            Invoice.objects.select_for_update().select_related("subscription").get(pk=invoice.pk)
+        )
+        if invoice.status == status:
+            return invoice
+        if invoice.status not in _CLOSED_FROM[status]:
+            raise Conflict(
+                f"A {invoice.get_status_display().lower()} invoice cannot be "
+                f"{'voided' if status == InvoiceStatus.VOID else 'written off'}.",
+                code="invoice_not_open",
+            )
+        invoice.status = status
+        invoice.save(update_fields=["status", "updated_at"])
+        audit_record(
+            action="invoice.voided" if status == InvoiceStatus.VOID else "invoice.uncollectible",
+            actor=actor,
+            organization=invoice.organization,
+            target=invoice,
+            data={"source": "stripe" if from_stripe else "tollgate"},
+        )
+        # a voided invoice is forgiven: it no longer keeps the gateway at 402
+        if status == InvoiceStatus.VOID and not _has_failed_open_invoices(invoice.subscription):
+            subscription_services.subscription_payment_recovered(subscription=invoice.subscription)
+        if not from_stripe and invoice.collection_method == CollectionMethod.STRIPE:
+            transaction.on_commit(lambda: _after_close(invoice.pk))
     return invoice
 
 
-@transaction.atomic
-def invoice_mark_uncollectible(*, invoice: Invoice, actor) -> Invoice:
-    if not actor.is_staff:
-        raise Forbidden("Only staff write invoices off.")
-    invoice = Invoice.objects.select_for_update().get(pk=invoice.pk)
-    if invoice.status != InvoiceStatus.OPEN:
-        raise Conflict("Only open invoices can be written off.")
-    invoice.status = InvoiceStatus.UNCOLLECTIBLE
-    invoice.save(update_fields=["status", "updated_at"])
-    audit_record(
-        action="invoice.uncollectible",
-        actor=actor,
-        organization=invoice.organization,
-        target=invoice,
-    )
-    return invoice
+def _after_close(invoice_id: int) -> None:
+    from .tasks import sync_invoice_status
+
+    sync_invoice_status.delay(invoice_id)
 
 
 def invoice_refund(

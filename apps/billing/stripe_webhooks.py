@@ -33,15 +33,22 @@ from djstripe.models import Event, WebhookEndpoint
 from djstripe.settings import djstripe_settings
 from djstripe.signals import WEBHOOK_SIGNALS
 
+from apps.accounts.notifications import notify
 from apps.core.audit import audit_record
 from apps.core.errors import Conflict
-from apps.core.money import from_minor_units
+from apps.core.money import format_money, from_minor_units
 from apps.subscriptions import services as subscription_services
 from apps.subscriptions.models import Subscription
 
 from . import signals
 from .models import BillingAccount, Invoice, InvoiceStatus, Refund
-from .services import billing_account, invoice_mark_paid, invoice_payment_failed
+from .services import (
+    billing_account,
+    invoice_mark_paid,
+    invoice_mark_uncollectible,
+    invoice_payment_failed,
+    invoice_void,
+)
 from .stripe_client import from_timestamp, request_options, stripe_id
 
 logger = logging.getLogger(__name__)
@@ -288,6 +295,68 @@ def on_invoice_payment_failed(event: Event) -> None:
     invoice_payment_failed(invoice=invoice)
 
 
+def on_invoice_voided(event: Event) -> None:
+    """Voided in Stripe (the dashboard, or our own sync coming back): void it here too."""
+    _closed_in_stripe(event, invoice_void)
+
+
+def on_invoice_marked_uncollectible(event: Event) -> None:
+    _closed_in_stripe(event, invoice_mark_uncollectible)
+
+
+def _closed_in_stripe(event: Event, close) -> None:
+    stripe_invoice = event_object(event)
+    invoice = our_invoice(stripe_invoice)
+    if invoice is None:
+        logger.info("Stripe invoice %s is not one of ours; ignored", stripe_invoice.get("id"))
+        return
+    try:
+        close(invoice=invoice, from_stripe=True)
+    except Conflict:
+        # e.g. paid here (a bank transfer staff marked) and voided in Stripe: a person decides
+        logger.error(
+            "Stripe says invoice %s is %s, but it is %s here; reconcile it by hand",
+            invoice.number,
+            stripe_invoice.get("status"),
+            invoice.status,
+        )
+
+
+def on_invoice_payment_action_required(event: Event) -> None:
+    """The bank asks the consumer to authenticate the payment (3-D Secure): Stripe cannot
+    charge the card off-session, so the consumer must open the hosted invoice page and
+    confirm. Email them the link, once per payment attempt."""
+    stripe_invoice = event_object(event)
+    invoice = our_invoice(stripe_invoice)
+    if invoice is None:
+        return
+    attempt = int(stripe_invoice.get("attempt_count") or 1)
+    link = stripe_invoice.get("hosted_invoice_url") or invoice.hosted_invoice_url
+    with transaction.atomic():
+        invoice = Invoice.objects.select_for_update().get(pk=invoice.pk)
+        if invoice.status != InvoiceStatus.OPEN or attempt <= invoice.action_required_attempt:
+            return
+        invoice.action_required_attempt = attempt
+        invoice.hosted_invoice_url = link or ""
+        invoice.save(update_fields=["action_required_attempt", "hosted_invoice_url", "updated_at"])
+        audit_record(
+            action="invoice.payment_action_required",
+            organization=invoice.organization,
+            target=invoice,
+            data={"attempt": attempt},
+        )
+        notify(
+            organization=invoice.organization,
+            kind="invoice.payment_action_required",
+            title=f"Confirm the payment of invoice {invoice.number}",
+            body=f"Your bank asks you to confirm the payment of "
+            f"{format_money(invoice.total, invoice.currency)}. Open {link} and follow the "
+            "steps; until then the invoice stays open.",
+            url=link or reverse("billing:invoice", args=[invoice.public_id]),
+            email_capability="billing",
+        )
+
+
 # --- Refunds --------------------------------------------------------------------------------
 def on_charge_refunded(event: Event) -> None:
     """Refunds we send carry `tollgate_refund` metadata and are already recorded. A refund
@@ -370,4 +439,7 @@ def connect() -> None:
     register("customer.updated", on_customer_updated)
     register("invoice.paid", on_invoice_paid)
     register("invoice.payment_failed", on_invoice_payment_failed)
+    register("invoice.voided", on_invoice_voided)
+    register("invoice.marked_uncollectible", on_invoice_marked_uncollectible)
+    register("invoice.payment_action_required", on_invoice_payment_action_required)
     register("charge.refunded", on_charge_refunded)

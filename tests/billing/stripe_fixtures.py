@@ -443,6 +443,28 @@ def refund(
     }
 
 
+def customer_balance_transaction(
+    *, customer, amount, currency="usd", ending_balance=0, metadata=None, **overrides
+) -> dict:
+    return {
+        "id": new_id("cbtxn", 24),
+        "object": "customer_balance_transaction",
+        "amount": amount,
+        "checkout_session": None,
+        "created": _now(),
+        "credit_note": None,
+        "currency": currency,
+        "customer": customer,
+        "description": None,
+        "ending_balance": ending_balance,
+        "invoice": None,
+        "livemode": False,
+        "metadata": metadata or {},
+        "type": "adjustment",
+        **overrides,
+    }
+
+
 def webhook_endpoint(
     *, url, enabled_events, metadata=None, api_version=None, application=None
 ) -> dict:
@@ -518,6 +540,17 @@ class StripeStub:
             ("POST", r"/v1/invoices", self._create_invoice),
             ("POST", r"/v1/invoiceitems", self._create_invoice_item),
             ("POST", r"/v1/invoices/(?P<id>in_\w+)/finalize", self._finalize_invoice),
+            ("POST", r"/v1/invoices/(?P<id>in_\w+)/void", self._void_invoice),
+            (
+                "POST",
+                r"/v1/invoices/(?P<id>in_\w+)/mark_uncollectible",
+                self._mark_uncollectible,
+            ),
+            (
+                "POST",
+                r"/v1/customers/(?P<id>cus_\w+)/balance_transactions",
+                self._create_balance_transaction,
+            ),
             ("POST", r"/v1/refunds", self._create_refund),
             ("GET", r"/v1/account", lambda sent, match: self.account),
             ("GET", r"/v1/refunds", self._list_refunds),
@@ -703,6 +736,40 @@ class StripeStub:
         )
         obj["status_transitions"]["finalized_at"] = _now()
         return obj
+
+    def _void_invoice(self, sent, match):
+        obj = self.objects[match["id"]]
+        if obj["status"] not in ("open", "uncollectible"):
+            return stripe_error(
+                400, "invalid_request_error", f"You can only void open invoices ({obj['status']})."
+            )
+        obj["status"] = "void"
+        obj["status_transitions"]["voided_at"] = _now()
+        return obj
+
+    def _mark_uncollectible(self, sent, match):
+        obj = self.objects[match["id"]]
+        if obj["status"] != "open":
+            return stripe_error(
+                400, "invalid_request_error", "You can only mark open invoices uncollectible."
+            )
+        obj["status"] = "uncollectible"
+        obj["status_transitions"]["marked_uncollectible_at"] = _now()
+        return obj
+
+    def _create_balance_transaction(self, sent, match):
+        owner = self.objects[match["id"]]
+        owner["balance"] += int(sent.form["amount"])
+        return self.put(
+            customer_balance_transaction(
+                customer=match["id"],
+                amount=int(sent.form["amount"]),
+                currency=sent.form["currency"],
+                description=sent.form.get("description"),
+                metadata=self._metadata(sent.form),
+                ending_balance=owner["balance"],
+            )
+        )
 
     def _create_refund(self, sent, match):
         return self.put(
