@@ -159,3 +159,32 @@ class UsageAlert(TimeStampedModel):
 
     def __str__(self):
         return f"{self.percent}% of {self.get_basis_display()}"
+
+
+class DisputeStatus(models.TextChoices):
+    OPEN = "open", "Open"
+    WON = "won", "Won"
+    LOST = "lost", "Lost"
+
+
+class Dispute(TimeStampedModel):
+    """A consumer's bank disputing the payment of an invoice (a chargeback). While it is
+    open the providers' earnings from the invoice are frozen; won releases them, lost
+    reverses them with the platform fee. `fee` is what Stripe charged for the dispute."""
+
+    public_id = PublicIdField(prefix="dp")
+    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="disputes")
+    stripe_dispute_id = models.CharField(max_length=64, unique=True)
+    status = models.CharField(
+        max_length=10, choices=DisputeStatus.choices, default=DisputeStatus.OPEN, db_index=True
+    )
+    amount = MoneyField()
+    fee = MoneyField(default=0)
+    reason = models.CharField(max_length=60, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self):
+        return f"Dispute {self.stripe_dispute_id} of {self.invoice} ({self.status})"

@@ -20,6 +20,7 @@ from apps.subscriptions.models import SERVING_STATUSES, Plan, Subscription, Subs
 
 from . import rating, signals
 from .collection import collector
+from .disputes import refund_blocked_by_dispute
 from .models import BillingAccount, CollectionMethod, Invoice, InvoiceLine, InvoiceStatus, Refund
 from .numbering import next_invoice_number
 
@@ -368,6 +369,9 @@ def invoice_refund(
         invoice = Invoice.objects.select_for_update().get(pk=invoice.pk)
         if invoice.status != InvoiceStatus.PAID:
             raise Conflict("Only paid invoices can be refunded.")
+        blocked = refund_blocked_by_dispute(invoice)
+        if blocked:
+            raise Conflict(blocked, code="invoice_disputed")
         refundable = invoice.total - invoice.amount_refunded
         amount = refundable if amount is None else Decimal(amount)
         if amount <= 0 or amount > refundable or amount != amount.quantize(Decimal("0.01")):

@@ -41,7 +41,8 @@ from apps.subscriptions import services as subscription_services
 from apps.subscriptions.models import Subscription
 
 from . import signals
-from .models import BillingAccount, Invoice, InvoiceStatus, Refund
+from .disputes import dispute_record
+from .models import BillingAccount, DisputeStatus, Invoice, InvoiceStatus, Refund
 from .services import (
     billing_account,
     invoice_mark_paid,
@@ -431,6 +432,35 @@ def _record_outside_refund(invoice: Invoice, stripe_refund) -> None:
         )
 
 
+# --- Disputes -------------------------------------------------------------------------------
+_DISPUTE_STATUS = {"won": DisputeStatus.WON, "lost": DisputeStatus.LOST, "warning_closed": "won"}
+
+
+def on_charge_dispute(event: Event) -> None:
+    """`charge.dispute.created` / `.closed`: record the dispute against the invoice its
+    payment paid (see `disputes.py`). Stripe's status decides, so an old "created" that
+    arrives after "closed" changes nothing."""
+    stripe_dispute = event_object(event)
+    invoice = _invoice_paid_by(stripe_id(stripe_dispute.get("payment_intent")))
+    if invoice is None:
+        logger.warning("dispute %s is about no invoice of ours", stripe_dispute.get("id"))
+        return
+    currency = invoice.currency
+    fees = sum(
+        bt.get("fee") or 0
+        for bt in stripe_dispute.get("balance_transactions") or []
+        if isinstance(bt, dict)
+    )
+    dispute_record(
+        invoice=invoice,
+        stripe_dispute_id=stripe_dispute["id"],
+        status=_DISPUTE_STATUS.get(stripe_dispute.get("status"), DisputeStatus.OPEN),
+        amount=from_minor_units(stripe_dispute.get("amount") or 0, currency),
+        fee=from_minor_units(max(fees, 0), currency),
+        reason=stripe_dispute.get("reason") or "",
+    )
+
+
 # --- Start-up -------------------------------------------------------------------------------
 def connect() -> None:
     """Connect billing's handlers (from BillingConfig.ready; safe to call twice)."""
@@ -443,3 +473,5 @@ def connect() -> None:
     register("invoice.marked_uncollectible", on_invoice_marked_uncollectible)
     register("invoice.payment_action_required", on_invoice_payment_action_required)
     register("charge.refunded", on_charge_refunded)
+    register("charge.dispute.created", on_charge_dispute)
+    register("charge.dispute.closed", on_charge_dispute)

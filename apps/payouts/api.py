@@ -27,7 +27,7 @@ class ProviderBalanceView(OrganizationScopedMixin, APIView):
         organization = self.organization
         account = selectors.provider_account(organization)
         summary = selectors.balance_summary(organization, account)
-        upcoming = selectors.next_payout(organization, balance=summary.balance, account=account)
+        upcoming = selectors.next_payout(organization, balance=summary.payable, account=account)
         data = {
             **summary.__dict__,
             "payout_minimum": Decimal(settings.PAYOUT_MINIMUM),

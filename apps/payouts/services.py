@@ -13,21 +13,21 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Exists, OuterRef, Sum
+from django.db.models import Exists, OuterRef, Q, Sum
 from django.db.models.functions import Coalesce
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
 from apps.accounts.notifications import notify
 from apps.accounts.services import require_capability
-from apps.billing.models import Invoice, InvoiceLine, InvoiceStatus, Refund
+from apps.billing.models import Dispute, DisputeStatus, Invoice, InvoiceLine, InvoiceStatus, Refund
 from apps.billing.rating import split_provider_share
 from apps.core.audit import audit_record
 from apps.core.errors import Conflict, Forbidden, ServiceError
 from apps.core.money import ZERO, format_money, from_minor_units, round_money, to_minor_units
 
 from . import selectors, stripe_connect
-from .allocation import refunded_per_line
+from .allocation import apportion, refunded_per_line
 from .models import LedgerEntry, LedgerKind, Payout, PayoutMethod, PayoutStatus, ProviderAccount
 from .periods import month_of, parse_month
 
@@ -134,10 +134,16 @@ def ledger_enter_invoice(*, invoice_id: int) -> list[LedgerEntry]:
         return _insert(entries)
 
 
+def payable_from(paid_at: dt.datetime | None) -> dt.datetime:
+    """When an earning of a payment that cleared at `paid_at` becomes payable."""
+    return (paid_at or timezone.now()) + dt.timedelta(days=settings.PAYOUT_HOLD_DAYS)
+
+
 def _earning(invoice: Invoice, line: InvoiceLine, account: ProviderAccount) -> LedgerEntry:
     fee_percent = selectors.fee_percent_for(account)
     share, fee = split_provider_share(line.amount, fee_percent, invoice.currency)
     return LedgerEntry(
+        available_at=payable_from(invoice.paid_at),
         organization_id=line.provider_id,
         kind=LedgerKind.EARNING,
         amount=share,
@@ -206,27 +212,275 @@ def ledger_reverse_refund(*, refund_id: int) -> list[LedgerEntry]:
             for line, was, now in zip(lines, before, after, strict=True)
             if now != was
         ]
-        return _insert(entries)
+        inserted = _insert(entries)
+        _recover_later({entry.organization_id for entry in inserted}, refund.public_id)
+        return inserted
 
 
 def _reversal(
     refund: Refund, line: InvoiceLine, earning: LedgerEntry, was: Decimal, now: Decimal
 ) -> LedgerEntry:
-    currency = earning.currency
-    share_now, fee_now = split_provider_share(now, earning.fee_percent, currency)
-    share_was, fee_was = split_provider_share(was, earning.fee_percent, currency)
+    share, gross, fee = _taken_back(earning, was, now)
     return LedgerEntry(
         organization_id=line.provider_id,
         kind=LedgerKind.REFUND_REVERSAL,
-        amount=share_was - share_now,
-        gross=was - now,
-        platform_fee=fee_was - fee_now,
+        amount=share,
+        gross=gross,
+        platform_fee=fee,
         fee_percent=earning.fee_percent,
-        currency=currency,
+        currency=earning.currency,
         description=f"Refund of {refund.invoice.number} · {line.description}"[:300],
         invoice_line=line,
         refund=refund,
+        available_at=earning.available_at,  # leaves the bucket its earning is in
     )
+
+
+def _taken_back(earning: LedgerEntry, was: Decimal, now: Decimal) -> tuple:
+    """(share, gross, fee) a line gives back when its cumulative reversal grows from `was`
+    to `now`, split with the fee its earning was split with (all negative or zero)."""
+    currency = earning.currency
+    share_now, fee_now = split_provider_share(now, earning.fee_percent, currency)
+    share_was, fee_was = split_provider_share(was, earning.fee_percent, currency)
+    return share_was - share_now, was - now, fee_was - fee_now
+
+
+# --- Disputes ---------------------------------------------------------------------------
+def ledger_enter_dispute(*, dispute_id: int) -> list[LedgerEntry]:
+    """Bring the ledger in line with a dispute: when it opens, each provider of the invoice
+    gets an entry saying its earnings from it are frozen (they stay on the balance but
+    are not payable while the dispute is open, see `selectors.balances_of`); won, an entry
+    says they are released; lost, each line's remaining share is reversed with the
+    platform fee (as a refund of what is left would), and with DISPUTE_FEE_PAYER=provider
+    Stripe's dispute fee is charged to the providers pro rata. Idempotent: every entry is
+    unique per dispute, so repeated or out-of-order news enters nothing twice."""
+    dispute = Dispute.objects.select_related("invoice").get(pk=dispute_id)
+    invoice = dispute.invoice
+    ledger_enter_invoice(invoice_id=invoice.pk)  # heals a lost `invoice_paid`
+    lines = list(invoice.lines.order_by("position", "id"))
+    earnings = {
+        entry.invoice_line_id: entry
+        for entry in LedgerEntry.objects.filter(kind=LedgerKind.EARNING, invoice_line__in=lines)
+    }
+    with transaction.atomic():
+        _lock_accounts(line.provider_id for line in lines)
+        existing = set(LedgerEntry.objects.filter(dispute=dispute).values_list("kind", flat=True))
+        entries = []
+        if LedgerKind.DISPUTE_OPENED not in existing:
+            entries += _dispute_notes(dispute, lines, earnings, LedgerKind.DISPUTE_OPENED)
+        if dispute.status == DisputeStatus.WON and LedgerKind.DISPUTE_WON not in existing:
+            entries += _dispute_notes(dispute, lines, earnings, LedgerKind.DISPUTE_WON)
+        if dispute.status == DisputeStatus.LOST and LedgerKind.DISPUTE_LOST not in existing:
+            entries += _dispute_lost(dispute, lines, earnings)
+            if settings.DISPUTE_FEE_PAYER == "provider" and dispute.fee > 0:
+                entries += _dispute_fees(dispute, lines)
+        inserted = _insert(entries)
+        for entry in inserted:
+            if entry.invoice_line_id is None and entry.kind != LedgerKind.DISPUTE_FEE:
+                _tell_dispute(entry)
+        if dispute.status == DisputeStatus.LOST:
+            _recover_later({entry.organization_id for entry in inserted}, dispute.public_id)
+    return inserted
+
+
+def _provider_shares(lines, earnings) -> dict[int, Decimal]:
+    """Each provider's net share of the invoice: earnings less what refunds took back."""
+    shares: dict[int, Decimal] = {}
+    taken = dict(
+        LedgerEntry.objects.filter(kind=LedgerKind.REFUND_REVERSAL, invoice_line__in=lines)
+        .values_list("invoice_line")
+        .annotate(total=Sum("amount"))
+    )
+    for line in lines:
+        if line.pk in earnings:
+            net = earnings[line.pk].amount + round_money(taken.get(line.pk) or ZERO)
+            shares[line.provider_id] = shares.get(line.provider_id, ZERO) + net
+    return shares
+
+
+_DISPUTE_NOTES = {
+    LedgerKind.DISPUTE_OPENED: "Dispute opened on {number}: {amount} of your earnings frozen "
+    "until the bank decides",
+    LedgerKind.DISPUTE_WON: "Dispute won on {number}: {amount} of your earnings released",
+}
+
+
+def _dispute_notes(dispute, lines, earnings, kind) -> list[LedgerEntry]:
+    """One entry per provider that explains a step and moves no money (amount 0)."""
+    invoice = dispute.invoice
+    return [
+        LedgerEntry(
+            organization_id=provider_id,
+            kind=kind,
+            amount=ZERO,
+            currency=invoice.currency,
+            description=_DISPUTE_NOTES[kind].format(
+                number=invoice.number, amount=format_money(share, invoice.currency)
+            )[:300],
+            dispute=dispute,
+        )
+        for provider_id, share in sorted(_provider_shares(lines, earnings).items())
+    ]
+
+
+def _dispute_lost(dispute, lines, earnings) -> list[LedgerEntry]:
+    """Reverse, on each line, what the bank took back: the cumulative allocation of the
+    refunds before it plus the disputed amount, minus that of the refunds alone (see
+    `ledger_reverse_refund`), split with each earning's fee, so the platform gives back
+    its fee too."""
+    invoice = dispute.invoice
+    currency = invoice.currency
+    amounts = [to_minor_units(line.amount, currency) for line in lines]
+    refunded = to_minor_units(_refunded_total(invoice), currency)
+    taken = min(to_minor_units(dispute.amount, currency), sum(amounts) - refunded)
+    before = refunded_per_line(amounts, refunded)
+    after = refunded_per_line(amounts, refunded + taken)
+    entries = []
+    for line, was, now in zip(lines, before, after, strict=True):
+        if now == was or line.pk not in earnings:
+            continue
+        share, gross, fee = _taken_back(
+            earnings[line.pk], from_minor_units(was, currency), from_minor_units(now, currency)
+        )
+        entries.append(
+            LedgerEntry(
+                organization_id=line.provider_id,
+                kind=LedgerKind.DISPUTE_LOST,
+                amount=share,
+                gross=gross,
+                platform_fee=fee,
+                fee_percent=earnings[line.pk].fee_percent,
+                currency=currency,
+                description=f"Dispute lost on {invoice.number} · {line.description}"[:300],
+                invoice_line=line,
+                dispute=dispute,
+                available_at=earnings[line.pk].available_at,
+            )
+        )
+    return entries
+
+
+def _dispute_fees(dispute, lines) -> list[LedgerEntry]:
+    """Stripe's dispute fee, shared by the invoice's providers pro rata to their lines."""
+    currency = dispute.invoice.currency
+    gross: dict[int, int] = {}
+    for line in lines:
+        if line.amount > 0:
+            gross[line.provider_id] = gross.get(line.provider_id, 0) + to_minor_units(
+                line.amount, currency
+            )
+    providers = sorted(gross)
+    fee = to_minor_units(dispute.fee, currency)
+    parts = apportion([gross[p] for p in providers], min(fee, sum(gross.values())))
+    return [
+        LedgerEntry(
+            organization_id=provider_id,
+            kind=LedgerKind.DISPUTE_FEE,
+            amount=-from_minor_units(part, currency),
+            currency=currency,
+            description=f"Dispute fee for {dispute.invoice.number} (Stripe's, lost dispute)",
+            dispute=dispute,
+        )
+        for provider_id, part in zip(providers, parts, strict=True)
+        if part
+    ]
+
+
+def _tell_dispute(entry: LedgerEntry) -> None:
+    titles = {
+        LedgerKind.DISPUTE_OPENED: "A payment of your API is disputed",
+        LedgerKind.DISPUTE_WON: "Dispute won: earnings released",
+    }
+    notify(
+        organization=entry.organization,
+        kind=f"payouts.{entry.kind}",
+        title=titles[entry.kind],
+        body=entry.description + ".",
+        url=console_url(),
+        email_capability="billing",
+    )
+
+
+def _refunded_total(invoice: Invoice) -> Decimal:
+    total = Refund.objects.filter(invoice=invoice).aggregate(t=Sum("amount"))["t"]
+    return round_money(total or ZERO, invoice.currency)  # SQLite adds decimals as floats
+
+
+# --- Recovering a negative balance ---------------------------------------------------------
+def _recover_later(organization_ids, cause: str) -> None:
+    """After a reversal: try to pull what a provider now owes back from its Stripe transfers
+    (after the commit, from a task)."""
+    if not selectors.stripe_configured():
+        return
+    from .tasks import recover_negative_balance
+
+    for organization_id in sorted(organization_ids):
+        transaction.on_commit(
+            lambda org=organization_id: recover_negative_balance.delay(org, cause)
+        )
+
+
+def ledger_recover(*, organization_id: int, cause: str) -> list[LedgerEntry]:
+    """A refund or lost dispute after a payout leaves the provider owing money (its balance,
+    less what is still pending, below zero). Where Stripe allows, reverse that much of the
+    provider's latest transfers; a `transfer_reversal` entry puts it back on the balance.
+    What Stripe refuses (the connected account has spent it) stays owed and is recovered
+    from later earnings. Idempotent: the Stripe key names the cause and the payout, and a
+    reversal is entered once (unique Stripe id)."""
+    if not selectors.stripe_configured():
+        return []
+    import stripe
+
+    entered = []
+    owed = -selectors.balances_of(organization_id).recoverable
+    payouts = (
+        Payout.objects.filter(
+            organization_id=organization_id,
+            method=PayoutMethod.STRIPE,
+            status=PayoutStatus.PAID,
+        )
+        .exclude(stripe_transfer_id="")
+        .order_by("-paid_at", "-id")
+    )
+    for payout in payouts:
+        if owed <= 0:
+            break
+        recovered = payout.entries.filter(kind=LedgerKind.TRANSFER_REVERSAL).aggregate(
+            t=Sum("amount")
+        )["t"]
+        take = min(owed, payout.amount - round_money(recovered or ZERO, payout.currency))
+        if take <= 0:
+            continue
+        try:
+            reversal = stripe_connect.reverse_transfer(
+                payout, take, idempotency_key=f"tg-recover-{cause}-{payout.public_id}"
+            )
+        except stripe.StripeError as error:
+            logger.warning(
+                "recovering %s from transfer %s failed (%s); later earnings cover it",
+                take,
+                payout.stripe_transfer_id,
+                stripe_connect.error_message(error),
+            )
+            break
+        with transaction.atomic():
+            _lock_accounts([organization_id])
+            entered += _insert(
+                [
+                    LedgerEntry(
+                        organization_id=organization_id,
+                        kind=LedgerKind.TRANSFER_REVERSAL,
+                        amount=take,
+                        currency=payout.currency,
+                        description=f"Recovered from payout {payout.period} (Stripe transfer "
+                        f"reversal) to cover refunds and disputes",
+                        payout=payout,
+                        stripe_reversal_id=reversal["id"],
+                    )
+                ]
+            )
+        owed -= take
+    return entered
 
 
 def ledger_reconcile() -> int:
@@ -251,9 +505,28 @@ def ledger_reconcile() -> int:
             entered += len(ledger_reverse_refund(refund_id=refund_id))
         except Exception:  # one broken refund must not block the others (or the payout run)
             logger.exception("reversing refund %s failed", refund_id)
+    for dispute_id in _disputes_behind():
+        try:
+            entered += len(ledger_enter_dispute(dispute_id=dispute_id))
+        except Exception:
+            logger.exception("entering dispute %s failed", dispute_id)
     if entered:
         logger.warning("reconcile entered %s ledger entries a signal had missed", entered)
     return entered
+
+
+def _disputes_behind() -> list[int]:
+    """Disputes whose ledger entries lag their status (a lost signal)."""
+    entered = LedgerEntry.objects.filter(dispute=OuterRef("pk"))
+    return list(
+        Dispute.objects.filter(
+            ~Exists(entered.filter(kind=LedgerKind.DISPUTE_OPENED))
+            | Q(status=DisputeStatus.WON) & ~Exists(entered.filter(kind=LedgerKind.DISPUTE_WON))
+            | Q(status=DisputeStatus.LOST) & ~Exists(entered.filter(kind=LedgerKind.DISPUTE_LOST))
+        )
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
 
 
 # --- The payout run ---------------------------------------------------------------------
@@ -291,7 +564,7 @@ def run_payouts(period: str | None = None, *, now: dt.datetime | None = None) ->
     minimum = Decimal(settings.PAYOUT_MINIMUM)
     for organization_id in sorted(set(selectors.payable_organization_ids(minimum)) | stuck):
         try:
-            payout, created = payout_create(organization_id=organization_id, period=period)
+            payout, created = payout_create(organization_id=organization_id, period=period, now=now)
         except Exception:
             logger.exception("payout for organization %s failed", organization_id)
             report.failed_organization_ids.append(organization_id)
@@ -314,7 +587,9 @@ def _awaits_transfer(payout: Payout) -> bool:
     )
 
 
-def payout_create(*, organization_id: int, period: str) -> tuple[Payout | None, bool]:
+def payout_create(
+    *, organization_id: int, period: str, now: dt.datetime | None = None
+) -> tuple[Payout | None, bool]:
     """(payout, created): the provider's payout for `period`, made now if its balance
     reaches the minimum and it can be paid (see `selectors.payout_method_for`). The whole
     balance is paid, and a `payout` entry takes it off the ledger in the same transaction."""
@@ -323,7 +598,8 @@ def payout_create(*, organization_id: int, period: str) -> tuple[Payout | None, 
         existing = Payout.objects.filter(organization_id=organization_id, period=period).first()
         if existing is not None:
             return existing, False
-        balance = selectors.balance_of(organization_id)
+        # what is payable now: earnings past their holdback, not frozen by a dispute
+        balance = selectors.balances_of(organization_id, now).payable
         method = selectors.payout_method_for(account)
         if balance <= 0 or balance < Decimal(settings.PAYOUT_MINIMUM) or method is None:
             return None, False

@@ -62,6 +62,17 @@ def create_transfer(payout) -> stripe.Transfer:
     )
 
 
+def reverse_transfer(payout, amount, *, idempotency_key: str) -> stripe.Reversal:
+    """Take `amount` of a payout's transfer back from the provider's Stripe balance."""
+    return stripe.Transfer.create_reversal(
+        payout.stripe_transfer_id,
+        amount=to_minor_units(amount, payout.currency),
+        description="Refunds and disputes after this payout",
+        metadata={"tollgate_payout": payout.public_id},
+        **request_options(idempotency_key=idempotency_key),
+    )
+
+
 def is_transient(error: stripe.StripeError) -> bool:
     """Worth retrying with the same idempotency key: billing's transient errors (network,
     rate limits, Stripe's 5xx, a concurrent request with the key), and our own credentials

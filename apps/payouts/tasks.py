@@ -33,3 +33,9 @@ def send_transfer(self, payout_id: int) -> None:
             logger.error("payout %s still pending after retries: %s", payout_id, error)
             return
         raise self.retry(exc=error, countdown=min(60 * 2**self.request.retries, 6 * 3600)) from None
+
+
+@shared_task(bind=True, ignore_result=True, max_retries=5, autoretry_for=(ConnectionError,))
+def recover_negative_balance(self, organization_id: int, cause: str) -> int:
+    """After a refund or lost dispute: reverse what the provider owes from its transfers."""
+    return len(services.ledger_recover(organization_id=organization_id, cause=cause))

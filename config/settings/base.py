@@ -314,6 +314,11 @@ CURRENCY = env("CURRENCY", "USD").upper()
 PLATFORM_FEE_PERCENT = Decimal(env("PLATFORM_FEE_PERCENT", "20"))
 PAYMENT_GRACE_DAYS = int(env("PAYMENT_GRACE_DAYS", "3"))
 PAYOUT_MINIMUM = Decimal(env("PAYOUT_MINIMUM", "10.00"))
+# Earnings become payable this many days after the consumer's payment cleared (refunds and
+# disputes come in that window); a lost dispute's Stripe fee is the platform's cost, or the
+# provider's with DISPUTE_FEE_PAYER=provider.
+PAYOUT_HOLD_DAYS = int(env("PAYOUT_HOLD_DAYS", "14"))
+DISPUTE_FEE_PAYER = env("DISPUTE_FEE_PAYER", "platform")
 MANUAL_PAYMENT_INSTRUCTIONS = env(
     "MANUAL_PAYMENT_INSTRUCTIONS",
     "Pay by bank transfer to Tollgate Marketplace, IBAN GB33 BUKB 2020 1555 5555 55, "

@@ -443,6 +443,67 @@ def refund(
     }
 
 
+def dispute(
+    id=None, *, charge, payment_intent, amount, status="needs_response", fee=1500, **overrides
+) -> dict:
+    """A dispute as Stripe sends it: the withdrawal's balance transaction carries the fee."""
+    return {
+        "id": id or new_id("dp", 24),
+        "object": "dispute",
+        "amount": amount,
+        "balance_transactions": [
+            {
+                "id": new_id("txn", 24),
+                "object": "balance_transaction",
+                "amount": -amount - fee,
+                "currency": "usd",
+                "fee": fee,
+                "net": -amount - fee,
+                "type": "adjustment",
+                "reporting_category": "dispute",
+                "status": "available",
+                "created": _now(),
+                "available_on": _now(),
+                "description": f"Chargeback withdrawal for {charge}",
+                "fee_details": [
+                    {
+                        "amount": fee,
+                        "currency": "usd",
+                        "description": "Dispute fee",
+                        "type": "stripe_fee",
+                        "application": None,
+                    }
+                ],
+                "source": id,
+            }
+        ]
+        if fee
+        else [],
+        "charge": charge,
+        "created": _now(),
+        "currency": "usd",
+        "enhanced_eligibility_types": [],
+        "evidence": {"customer_name": None, "uncategorized_text": None},
+        "evidence_details": {
+            "due_by": _now() + 7 * 86_400,
+            "has_evidence": False,
+            "past_due": False,
+            "submission_count": 0,
+        },
+        "is_charge_refundable": False,
+        "livemode": False,
+        "metadata": {},
+        "payment_intent": payment_intent,
+        "payment_method_details": {
+            "card": {"brand": "visa", "network_reason_code": "10.4"},
+            "type": "card",
+        },
+        "reason": "fraudulent",
+        "status": status,
+        **overrides,
+    }
+
+
 def customer_balance_transaction(
     *, customer, amount, currency="usd", ending_balance=0, metadata=None, **overrides
 ) -> dict:
