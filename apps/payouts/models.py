@@ -184,6 +184,18 @@ class Payout(TimeStampedModel):
     stripe_account_id = models.CharField(max_length=64, blank=True)
     stripe_transfer_id = models.CharField(max_length=64, blank=True, db_index=True)
     transfer_attempted_at = models.DateTimeField(null=True, blank=True)
+    # retries of a transfer Stripe refused for a passing reason (its own trouble, too little
+    # platform balance): the retry job sends it again at `next_attempt_at`
+    attempts = models.PositiveSmallIntegerField(default=0)
+    retry_round = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    last_error = models.CharField(max_length=300, blank=True)
+    invoices = models.ManyToManyField(
+        "billing.Invoice",
+        blank=True,
+        related_name="+",
+        help_text="The invoices whose earnings this payout pays out (the transfer's group).",
+    )
     failure_reason = models.CharField(max_length=300, blank=True)
     reference = models.CharField(
         max_length=120, blank=True, help_text="The bank transfer's reference, for manual payouts."

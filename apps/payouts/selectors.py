@@ -105,6 +105,24 @@ def balances_of(organization_id: int, now: dt.datetime | None = None) -> Balance
     )
 
 
+def invoices_paid_out_by(payout: Payout, now: dt.datetime | None = None) -> list[int]:
+    """The invoices a new payout pays out: those whose earnings are payable now (past the
+    holdback, not frozen) and that no earlier payout of the provider covered."""
+    now = now or timezone.now()
+    covered = Payout.invoices.through.objects.filter(
+        payout__organization_id=payout.organization_id
+    ).exclude(payout=payout)
+    return list(
+        LedgerEntry.objects.filter(organization_id=payout.organization_id, kind=LedgerKind.EARNING)
+        .annotate(frozen=_frozen())
+        .filter(frozen=False)
+        .filter(Q(available_at__isnull=True) | Q(available_at__lte=now))
+        .exclude(invoice_line__invoice__in=covered.values("invoice"))
+        .values_list("invoice_line__invoice", flat=True)
+        .distinct()
+    )
+
+
 def balance_of(organization_id: int) -> Decimal:
     total = LedgerEntry.objects.filter(organization_id=organization_id).aggregate(
         total=Sum("amount")

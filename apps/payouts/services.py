@@ -13,12 +13,12 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Exists, OuterRef, Q, Sum
+from django.db.models import Exists, F, OuterRef, Q, Sum
 from django.db.models.functions import Coalesce
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
-from apps.accounts.notifications import notify
+from apps.accounts.notifications import notify, notify_staff
 from apps.accounts.services import require_capability
 from apps.billing.models import Dispute, DisputeStatus, Invoice, InvoiceLine, InvoiceStatus, Refund
 from apps.billing.rating import split_provider_share
@@ -612,7 +612,9 @@ def payout_create(
             currency=settings.CURRENCY,
             method=method,
             stripe_account_id=account.stripe_account_id if method == PayoutMethod.STRIPE else "",
+            next_attempt_at=timezone.now() if method == PayoutMethod.STRIPE else None,
         )
+        payout.invoices.set(selectors.invoices_paid_out_by(payout, now))
         LedgerEntry.objects.create(
             organization_id=organization_id,
             kind=LedgerKind.PAYOUT,
@@ -658,10 +660,31 @@ def _tell(payout: Payout, title: str, body: str) -> None:
 
 
 # --- Stripe transfers -------------------------------------------------------------------
+# A transfer Stripe refused for a passing reason is sent again after each delay in turn
+# (about four days in all); then it fails and its amount waits for the next run.
+RETRY_DELAYS = [
+    dt.timedelta(hours=1),
+    dt.timedelta(hours=4),
+    dt.timedelta(hours=12),
+    dt.timedelta(days=1),
+    dt.timedelta(days=2),
+]
+ACCOUNT_FIX = (
+    "Stripe cannot pay your account yet: finish what it asks for in Console → Payouts → "
+    "Continue onboarding. Payouts resume once Stripe enables them."
+)
+
+
 def payout_send_transfer(*, payout_id: int) -> Payout:
-    """Send a pending Stripe payout (after commit, from a task). Transient Stripe trouble
-    raises TransientStripeError for the task to retry with the same idempotency key; any
-    other Stripe error fails the payout and returns its amount to the balance."""
+    """Send a pending Stripe payout (after commit, from a task, or from the retry job).
+
+    - Network trouble, rate limits, Stripe's 5xx raise TransientStripeError: the task
+      retries within minutes with the same idempotency key (then `payout_retry_later`).
+    - Too little platform balance is retried later, on RETRY_DELAYS (`payout_retry_later`).
+    - A provider account that cannot receive transfers fails the payout and tells the
+      provider what to fix (payouts pause until Stripe enables them again).
+    - Any other refusal fails the payout, for staff to look at.
+    A failed payout's amount returns to the balance for the next run."""
     payout = Payout.objects.select_related("organization").get(pk=payout_id)
     if not _awaits_transfer(payout):
         return payout
@@ -670,15 +693,113 @@ def payout_send_transfer(*, payout_id: int) -> Payout:
         return payout
     import stripe
 
-    Payout.objects.filter(pk=payout.pk).update(transfer_attempted_at=timezone.now())
-
+    Payout.objects.filter(pk=payout.pk).update(
+        transfer_attempted_at=timezone.now(), attempts=F("attempts") + 1, next_attempt_at=None
+    )
     try:
         transfer = stripe_connect.create_transfer(payout)
     except stripe.StripeError as error:
-        if stripe_connect.is_transient(error):
-            raise TransientStripeError(stripe_connect.error_message(error)) from error
-        return payout_fail(payout=payout, reason=stripe_connect.error_message(error))
+        message = stripe_connect.error_message(error)
+        kind = stripe_connect.failure_kind(error)
+        if kind == "transient":
+            raise TransientStripeError(message) from error
+        if kind == "wait":
+            return payout_retry_later(payout=payout, reason=message)
+        if kind == "account":
+            _pause_payouts(payout.organization_id)
+            return payout_fail(payout=payout, reason=f"{ACCOUNT_FIX} (Stripe: {message})")
+        return payout_fail(payout=payout, reason=message, tell_staff=True)
     return payout_mark_transferred(payout=payout, transfer_id=transfer["id"])
+
+
+def payout_retry_later(*, payout: Payout, reason: str, now: dt.datetime | None = None) -> Payout:
+    """Schedule the transfer's next attempt on RETRY_DELAYS; past the last one, fail it.
+    Staff hear of the first delay (the provider sees "delayed" on their Payouts page)."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        payout = Payout.objects.select_for_update().select_related("organization").get(pk=payout.pk)
+        if not _awaits_transfer(payout):
+            return payout
+        if payout.retry_round >= len(RETRY_DELAYS):
+            return payout_fail(
+                payout=payout,
+                reason=f"Stripe kept refusing the transfer for days: {reason}",
+                tell_staff=True,
+            )
+        payout.next_attempt_at = now + RETRY_DELAYS[payout.retry_round]
+        payout.retry_round += 1
+        payout.last_error = reason[:300]
+        payout.save(update_fields=["next_attempt_at", "retry_round", "last_error", "updated_at"])
+        audit_record(
+            action="payout.transfer_delayed",
+            organization=payout.organization,
+            target=payout,
+            data={"reason": reason, "next_attempt_at": payout.next_attempt_at.isoformat()},
+        )
+        if payout.retry_round == 1:
+            amount = format_money(payout.amount, payout.currency)
+            notify_staff(
+                subject=f"Transfer of payout {payout.public_id} delayed",
+                body=f"Stripe refused the transfer of {amount} "
+                f"to {payout.organization.name}: {reason}. It is retried automatically "
+                f"(next at {payout.next_attempt_at:%Y-%m-%d %H:%M} UTC).",
+                url=_admin_url(payout),
+            )
+    return payout
+
+
+def retry_due_transfers(*, now: dt.datetime | None = None) -> list[int]:
+    """Beat, every few minutes: the Stripe payouts whose next attempt is due, and those a
+    dead task left pending (no attempt scheduled, last try over RESEND_AFTER ago). Returns
+    their ids after queueing a send for each; sending twice is safe (idempotency key)."""
+    now = now or timezone.now()
+    waiting = Payout.objects.filter(
+        status=PayoutStatus.PENDING, method=PayoutMethod.STRIPE, stripe_transfer_id=""
+    )
+    due = waiting.filter(next_attempt_at__lte=now)
+    stuck = (
+        waiting.filter(next_attempt_at=None)
+        .annotate(last_try=Coalesce("transfer_attempted_at", "created_at"))
+        .filter(last_try__lt=now - RESEND_AFTER)
+    )
+    ids = sorted(set(due.values_list("pk", flat=True)) | set(stuck.values_list("pk", flat=True)))
+    from .tasks import send_transfer
+
+    sent = [payout_id for payout_id in ids if _claim_transfer(payout_id, now)]
+    for payout_id in sent:
+        send_transfer.delay(payout_id)
+    return sent
+
+
+def _claim_transfer(payout_id: int, now: dt.datetime) -> bool:
+    """Take a due payout for one send: the update only matches while it is still due, so
+    of two jobs that both saw it due, one queues it."""
+    due = Q(next_attempt_at__lte=now) | Q(
+        next_attempt_at=None, transfer_attempted_at__lt=now - RESEND_AFTER
+    )
+    never_tried = Q(
+        next_attempt_at=None, transfer_attempted_at=None, created_at__lt=now - RESEND_AFTER
+    )
+    return bool(
+        Payout.objects.filter(due | never_tried, pk=payout_id, status=PayoutStatus.PENDING).update(
+            next_attempt_at=None, transfer_attempted_at=now
+        )
+    )
+
+
+def _pause_payouts(organization_id: int) -> None:
+    """Stripe says the account cannot receive transfers: stop choosing it for payouts until
+    `account.updated` says payouts are enabled again."""
+    ProviderAccount.objects.filter(organization_id=organization_id).update(
+        payouts_enabled=False, status_updated_at=timezone.now()
+    )
+
+
+def _admin_url(payout: Payout) -> str:
+    try:
+        return reverse("admin:payouts_payout_change", args=[payout.pk])
+    except NoReverseMatch:
+        return ""
 
 
 def payout_mark_transferred(*, payout: Payout, transfer_id: str) -> Payout:
@@ -707,7 +828,7 @@ def payout_mark_transferred(*, payout: Payout, transfer_id: str) -> Payout:
     return payout
 
 
-def payout_fail(*, payout: Payout, reason: str) -> Payout:
+def payout_fail(*, payout: Payout, reason: str, tell_staff: bool = False) -> Payout:
     """A payout that did not reach the provider (transfer refused or reversed): its amount
     goes back to the balance, so the next run pays it. Idempotent."""
     with transaction.atomic():
@@ -715,8 +836,17 @@ def payout_fail(*, payout: Payout, reason: str) -> Payout:
         if payout.status in (PayoutStatus.FAILED, PayoutStatus.CANCELED):
             return payout
         payout.status, payout.failure_reason = PayoutStatus.FAILED, reason[:300]
-        payout.save(update_fields=["status", "failure_reason", "updated_at"])
+        payout.next_attempt_at = None
+        payout.save(update_fields=["status", "failure_reason", "next_attempt_at", "updated_at"])
         _return_to_balance(payout, f"Payout {payout.period} failed: {reason}")
+        if tell_staff:
+            notify_staff(
+                subject=f"Payout {payout.public_id} failed",
+                body=f"The transfer of {format_money(payout.amount, payout.currency)} to "
+                f"{payout.organization.name} failed: {reason} The amount is back in their "
+                "balance for the next run.",
+                url=_admin_url(payout),
+            )
         audit_record(
             action="payout.failed",
             organization=payout.organization,

@@ -189,6 +189,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "apps.payouts.tasks.run_payouts",
         "schedule": crontab(minute=0, hour=6, day_of_month=1),
     },
+    "retry-due-transfers": {
+        "task": "apps.payouts.tasks.retry_due_transfers",
+        "schedule": crontab(minute="*/10"),
+    },
     "reconcile-ledger": {
         "task": "apps.payouts.tasks.reconcile_ledger",
         "schedule": crontab(minute=17),

@@ -143,13 +143,18 @@ def test_a_refused_transfer_fails_and_returns_the_amount_for_next_run(
     run("2026-11")
     failed = Payout.objects.get()
     assert failed.status == "failed" and "transfers capability" in failed.failure_reason
+    assert "Continue onboarding" in failed.failure_reason  # what the provider must do
     assert selectors.balance_of(org.pk) == D("39.20")
     assert [e.kind for e in failed.entries.order_by("id")] == ["payout", "payout_reversal"]
     assert run("2026-11").created == []  # not twice in a period
+    assert run("2026-12").created == []  # paused until Stripe enables the account again
+    webhooks.handle_account_updated(
+        {"id": ACME_ACCOUNT, "details_submitted": True, "payouts_enabled": True}
+    )
     stripe_mock.replace(
         responses.POST, TRANSFERS, json=transfer(amount=3920, destination=ACME_ACCOUNT)
     )
-    paid = run("2026-12").created[0]
+    paid = run("2027-01").created[0]
     paid.refresh_from_db()
     assert paid.status == "paid" and paid.amount == D("39.20")
     keys = {c.request.headers["Idempotency-Key"] for c in transfer_calls(stripe_mock)}
