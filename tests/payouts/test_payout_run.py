@@ -14,7 +14,7 @@ from apps.core.errors import Conflict, Forbidden, ServiceError
 from apps.payouts import selectors, services, tasks, webhooks
 from apps.payouts.models import LedgerEntry, LedgerKind, Payout, ProviderAccount
 
-from .stripe_objects import API, echo_transfer, error, form, transfer
+from .stripe_objects import API, CANNOT_RECEIVE_TRANSFERS, echo_transfer, error, form, transfer
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.payouts.urls")]
 D = Decimal
@@ -130,16 +130,7 @@ def test_a_refused_transfer_fails_and_returns_the_amount_for_next_run(
 ):
     connect(org)
     pay(ocr, "49.00")
-    stripe_mock.add(
-        responses.POST,
-        TRANSFERS,
-        **error(
-            400,
-            "invalid_request_error",
-            "Your destination account needs to have the transfers capability enabled.",
-            "insufficient_capabilities_for_transfer",
-        ),
-    )
+    stripe_mock.add(responses.POST, TRANSFERS, **CANNOT_RECEIVE_TRANSFERS)
     run("2026-11")
     failed = Payout.objects.get()
     assert failed.status == "failed" and "transfers capability" in failed.failure_reason

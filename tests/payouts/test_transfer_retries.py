@@ -15,7 +15,7 @@ from apps.accounts.models import Notification
 from apps.payouts import selectors, services, tasks
 from apps.payouts.models import Payout, PayoutStatus, ProviderAccount
 
-from .stripe_objects import API, echo_transfer, error, form
+from .stripe_objects import API, CANNOT_RECEIVE_TRANSFERS, echo_transfer, error, form
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.payouts.urls")]
 D = Decimal
@@ -133,16 +133,7 @@ def test_an_account_that_cannot_receive_transfers_tells_the_provider_what_to_fix
     stripe_mock, connected, run, pay, ocr, org, staff
 ):
     pay(ocr, "49.00")
-    stripe_mock.add(
-        responses.POST,
-        TRANSFERS,
-        **error(
-            400,
-            "invalid_request_error",
-            "Your destination account needs to have the transfers capability enabled.",
-            "insufficient_capabilities_for_transfer",
-        ),
-    )
+    stripe_mock.add(responses.POST, TRANSFERS, **CANNOT_RECEIVE_TRANSFERS)
     run()
     payout = Payout.objects.get()
     assert payout.status == PayoutStatus.FAILED and payout.next_attempt_at is None
