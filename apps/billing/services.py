@@ -13,13 +13,14 @@ from django.utils import timezone
 from apps.accounts.notifications import notify
 from apps.core.audit import audit_record
 from apps.core.errors import Conflict, Forbidden, ServiceError
-from apps.core.money import format_money
+from apps.core.money import format_money, money_step, round_money
 from apps.metering.selectors import period_units
 from apps.subscriptions import services as subscription_services
 from apps.subscriptions.models import SERVING_STATUSES, Plan, Subscription, SubscriptionStatus
 
 from . import rating, signals
 from .collection import collector
+from .currency import invoices_in_other_currencies
 from .disputes import refund_blocked_by_dispute
 from .models import BillingAccount, CollectionMethod, Invoice, InvoiceLine, InvoiceStatus, Refund
 from .numbering import next_invoice_number
@@ -59,6 +60,13 @@ def invoice_issue(
     total = rating.total(lines, settings.CURRENCY)
     if not lines or total <= 0:
         return None
+    in_flight = invoices_in_other_currencies(settings.CURRENCY)
+    if in_flight:  # CURRENCY changed under open invoices: see apps/payouts/checks.py
+        raise Conflict(
+            f"CURRENCY is {settings.CURRENCY}, but there are {'; '.join(in_flight)}: settle "
+            "them or set CURRENCY back before invoicing in a new currency.",
+            code="currency_changed",
+        )
     now = now or timezone.now()
     with transaction.atomic():
         # the sequence row lock also serialises racing issuers of the same key
@@ -374,9 +382,14 @@ def invoice_refund(
             raise Conflict(blocked, code="invoice_disputed")
         refundable = invoice.total - invoice.amount_refunded
         amount = refundable if amount is None else Decimal(amount)
-        if amount <= 0 or amount > refundable or amount != amount.quantize(Decimal("0.01")):
+        step = money_step(invoice.currency)  # the currency's minor unit: $0.01, ¥1, KWD 0.010
+        if amount <= 0 or amount > refundable or amount != round_money(amount, invoice.currency):
             raise ServiceError(
-                f"Refund between 0.01 and {refundable} (whole cents).", field="amount"
+                f"Refund between {format_money(step, invoice.currency)} and "
+                f"{format_money(refundable, invoice.currency)}, in steps of "
+                f"{format_money(step, invoice.currency)}.",
+                code="invalid_amount",
+                field="amount",
             )
         refund = Refund.objects.create(
             invoice=invoice, amount=amount, reason=reason[:300], created_by=actor

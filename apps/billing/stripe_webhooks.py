@@ -36,7 +36,7 @@ from djstripe.signals import WEBHOOK_SIGNALS
 from apps.accounts.notifications import notify
 from apps.core.audit import audit_record
 from apps.core.errors import Conflict
-from apps.core.money import format_money, from_minor_units
+from apps.core.money import format_money, from_minor_units, round_money
 from apps.subscriptions import services as subscription_services
 from apps.subscriptions.models import Subscription
 
@@ -403,7 +403,10 @@ def _record_outside_refund(invoice: Invoice, stripe_refund) -> None:
         if Refund.objects.filter(stripe_refund_id=stripe_refund.id).exists():
             return
         refundable = invoice.total - invoice.amount_refunded
-        amount = min(from_minor_units(stripe_refund.amount, invoice.currency), refundable)
+        amount = min(
+            round_money(from_minor_units(stripe_refund.amount, invoice.currency), invoice.currency),
+            refundable,
+        )
         if invoice.status != InvoiceStatus.PAID or amount <= 0:
             logger.error(
                 "Stripe refund %s does not fit invoice %s (%s, %s refundable)",
@@ -455,8 +458,8 @@ def on_charge_dispute(event: Event) -> None:
         invoice=invoice,
         stripe_dispute_id=stripe_dispute["id"],
         status=_DISPUTE_STATUS.get(stripe_dispute.get("status"), DisputeStatus.OPEN),
-        amount=from_minor_units(stripe_dispute.get("amount") or 0, currency),
-        fee=from_minor_units(max(fees, 0), currency),
+        amount=round_money(from_minor_units(stripe_dispute.get("amount") or 0, currency), currency),
+        fee=round_money(from_minor_units(max(fees, 0), currency), currency),
         reason=stripe_dispute.get("reason") or "",
     )
 

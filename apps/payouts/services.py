@@ -24,10 +24,11 @@ from apps.billing.models import Dispute, DisputeStatus, Invoice, InvoiceLine, In
 from apps.billing.rating import split_provider_share
 from apps.core.audit import audit_record
 from apps.core.errors import Conflict, Forbidden, ServiceError
-from apps.core.money import ZERO, format_money, from_minor_units, round_money, to_minor_units
+from apps.core.money import ZERO, format_money, from_steps, round_money, to_steps
 
 from . import selectors, stripe_connect
 from .allocation import apportion, refunded_per_line
+from .checks import currency_conflicts, refusal
 from .models import LedgerEntry, LedgerKind, Payout, PayoutMethod, PayoutStatus, ProviderAccount
 from .periods import month_of, parse_month
 
@@ -185,14 +186,14 @@ def ledger_reverse_refund(*, refund_id: int) -> list[LedgerEntry]:
     ledger_enter_invoice(invoice_id=invoice.pk)  # heals a lost `invoice_paid`
     lines = list(invoice.lines.order_by("position", "id"))
     currency = invoice.currency
-    amounts = [to_minor_units(line.amount, currency) for line in lines]
+    amounts = [to_steps(line.amount, currency) for line in lines]
     refunded_before = round_money(  # SQLite adds decimals as floats
         Refund.objects.filter(invoice=invoice, pk__lt=refund.pk).aggregate(t=Sum("amount"))["t"]
         or ZERO,
         currency,
     )
-    before = refunded_per_line(amounts, to_minor_units(refunded_before, currency))
-    after = refunded_per_line(amounts, to_minor_units(refunded_before + refund.amount, currency))
+    before = refunded_per_line(amounts, to_steps(refunded_before, currency))
+    after = refunded_per_line(amounts, to_steps(refunded_before + refund.amount, currency))
     earnings = {
         entry.invoice_line_id: entry
         for entry in LedgerEntry.objects.filter(kind=LedgerKind.EARNING, invoice_line__in=lines)
@@ -206,8 +207,8 @@ def ledger_reverse_refund(*, refund_id: int) -> list[LedgerEntry]:
                 refund,
                 line,
                 earnings[line.pk],
-                from_minor_units(was, currency),
-                from_minor_units(now, currency),
+                from_steps(was, currency),
+                from_steps(now, currency),
             )
             for line, was, now in zip(lines, before, after, strict=True)
             if now != was
@@ -330,9 +331,9 @@ def _dispute_lost(dispute, lines, earnings) -> list[LedgerEntry]:
     its fee too."""
     invoice = dispute.invoice
     currency = invoice.currency
-    amounts = [to_minor_units(line.amount, currency) for line in lines]
-    refunded = to_minor_units(_refunded_total(invoice), currency)
-    taken = min(to_minor_units(dispute.amount, currency), sum(amounts) - refunded)
+    amounts = [to_steps(line.amount, currency) for line in lines]
+    refunded = to_steps(_refunded_total(invoice), currency)
+    taken = min(to_steps(dispute.amount, currency), sum(amounts) - refunded)
     before = refunded_per_line(amounts, refunded)
     after = refunded_per_line(amounts, refunded + taken)
     entries = []
@@ -340,7 +341,7 @@ def _dispute_lost(dispute, lines, earnings) -> list[LedgerEntry]:
         if now == was or line.pk not in earnings:
             continue
         share, gross, fee = _taken_back(
-            earnings[line.pk], from_minor_units(was, currency), from_minor_units(now, currency)
+            earnings[line.pk], from_steps(was, currency), from_steps(now, currency)
         )
         entries.append(
             LedgerEntry(
@@ -366,17 +367,17 @@ def _dispute_fees(dispute, lines) -> list[LedgerEntry]:
     gross: dict[int, int] = {}
     for line in lines:
         if line.amount > 0:
-            gross[line.provider_id] = gross.get(line.provider_id, 0) + to_minor_units(
+            gross[line.provider_id] = gross.get(line.provider_id, 0) + to_steps(
                 line.amount, currency
             )
     providers = sorted(gross)
-    fee = to_minor_units(dispute.fee, currency)
+    fee = to_steps(dispute.fee, currency)
     parts = apportion([gross[p] for p in providers], min(fee, sum(gross.values())))
     return [
         LedgerEntry(
             organization_id=provider_id,
             kind=LedgerKind.DISPUTE_FEE,
-            amount=-from_minor_units(part, currency),
+            amount=-from_steps(part, currency),
             currency=currency,
             description=f"Dispute fee for {dispute.invoice.number} (Stripe's, lost dispute)",
             dispute=dispute,
@@ -548,6 +549,9 @@ def run_payouts(period: str | None = None, *, now: dt.datetime | None = None) ->
     transfer. Each provider is its own transaction: one failure does not stop the others."""
     now = now or timezone.now()
     period = parse_month(period, field="period") if period else month_of(now)
+    conflicts = currency_conflicts()
+    if conflicts:  # paying out balances of another currency in this one would be wrong
+        raise Conflict(refusal(conflicts), code="currency_changed")
     ledger_reconcile()
     report = RunReport(period=period)
     stuck = set(

@@ -113,6 +113,8 @@ TEMPLATES = [
                 "apps.core.context_processors.site",
                 "apps.accounts.context_processors.organizations",
             ],
+            # `{{ amount|money:currency }}` in every template: the one way money is shown
+            "builtins": ["apps.core.templatetags.money"],
         },
     },
 ]
