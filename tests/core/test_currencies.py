@@ -26,8 +26,20 @@ D = Decimal
 
 @pytest.mark.parametrize(
     ("currency", "exponent"),
-    [("USD", 2), ("EUR", 2), ("JPY", 0), ("KRW", 0), ("KWD", 3), ("BHD", 3), ("JOD", 3)]
-    + [("OMR", 3), ("TND", 3), ("ISK", 0), ("HUF", 2), ("CLP", 0)],
+    [
+        ("USD", 2),
+        ("EUR", 2),
+        ("JPY", 0),
+        ("KRW", 0),
+        ("KWD", 3),
+        ("BHD", 3),
+        ("JOD", 3),
+        ("OMR", 3),
+        ("TND", 3),
+        ("ISK", 0),
+        ("HUF", 2),
+        ("CLP", 0),
+    ],
 )
 def test_exponents_come_from_the_iso_4217_table(currency, exponent):
     assert iso_exponent(currency) == exponent
@@ -84,8 +96,8 @@ def test_one_filter_renders_money_knowing_its_currency(settings):
 @pytest.fixture
 def paid_invoice(settings, db, org, other_org, staff):
     """pays(currency, amount): a paid manual invoice in that marketplace currency."""
-    from tests.payouts.conftest import line, subscribe
     from tests.catalog.factories import ApiFactory
+    from tests.payouts.conftest import line, subscribe
 
     def paid(currency: str, amount: str):
         settings.CURRENCY = currency
