@@ -191,6 +191,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "apps.payouts.tasks.run_payouts",
         "schedule": crontab(minute=0, hour=6, day_of_month=1),
     },
+    "purge-idempotency-records": {
+        "task": "apps.core.tasks.purge_idempotency_records",
+        "schedule": crontab(minute=40, hour=3),
+    },
     "retry-due-transfers": {
         "task": "apps.payouts.tasks.retry_due_transfers",
         "schedule": crontab(minute="*/10"),
@@ -288,7 +292,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "apps.core.pagination.PageNumberPagination",
     "PAGE_SIZE": 25,
     "EXCEPTION_HANDLER": "apps.core.problems.drf_exception_handler",
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "apps.core.idempotency.IdempotentAutoSchema",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": [
         "rest_framework.parsers.JSONParser",
