@@ -313,7 +313,7 @@ def test_the_invoice_page_shows_quantity_unit_price_and_amount_on_every_line(
     page = owner_client.get(f"/console/invoices/{upgrade.public_id}/").content.decode()
     rows = [
         ("700", "$0.01", "$7.00"),
-        ("0.5", "$10.00", "−$5.00"),  # half a month of Basic's $10, credited
+        ("0.5", "$10.00", "-$5.00"),  # half a month of Basic's $10, credited
         ("0.5", "$40.00", "$20.00"),
     ]
     for quantity, unit_price, amount in rows:
@@ -321,7 +321,7 @@ def test_the_invoice_page_shows_quantity_unit_price_and_amount_on_every_line(
             f'<td class="num">{quantity}</td><td class="num">{unit_price}</td>'
             f'<td class="num">{amount}</td>'
         ) in page
-    assert "$22.00" in page and "$-" not in page
+    assert "$22.00" in page and "$-" not in page  # a minus before the symbol
 
 
 def test_the_subscription_page_shows_a_coming_price_change_and_how_cancelling_now_bills(

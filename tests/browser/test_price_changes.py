@@ -93,7 +93,7 @@ def test_a_price_change_announced_then_an_upgrade_and_its_invoice(page, phone_pa
     invoice = Invoice.objects.get(key__startswith="change:")
     consumer_page.goto(f"/console/invoices/{invoice.public_id}/")
     text = consumer_page.locator("table").inner_text()
-    assert "Calls beyond the" in text and "$0.01" in text and "−$" in text
+    assert "Calls beyond the" in text and "$0.01" in text and "-$" in text
     shoot(consumer_page, "upgrade-invoice-1280")
     phone_page.goto(f"/console/invoices/{invoice.public_id}/")
     shoot(phone_page, "upgrade-invoice-390")

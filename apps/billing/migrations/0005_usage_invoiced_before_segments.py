@@ -24,7 +24,7 @@ def forwards(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("billing", "0003_rated_usage_and_credit"),
+        ("billing", "0004_rated_usage_and_credit"),
         ("metering", "0005_existing_usage_under_its_term"),
     ]
 
