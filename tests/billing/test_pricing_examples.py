@@ -318,8 +318,9 @@ def test_the_invoice_page_shows_quantity_unit_price_and_amount_on_every_line(
     ]
     for quantity, unit_price, amount in rows:
         assert (
-            f'<td class="num">{quantity}</td><td class="num">{unit_price}</td>'
-            f'<td class="num">{amount}</td>'
+            f'<td class="num" data-label="Quantity">{quantity}</td>'
+            f'<td class="num" data-label="Unit price">{unit_price}</td>'
+            f'<td class="num" data-label="Amount">{amount}</td>'
         ) in page
     assert "$22.00" in page and "$-" not in page  # a minus before the symbol
 
