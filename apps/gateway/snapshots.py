@@ -8,6 +8,7 @@ from datetime import datetime
 from decimal import Decimal
 
 UNIT_MILLI = 1000
+UNIT_MICRO = 1_000_000
 
 
 def _epoch(value: datetime | None) -> float | None:
@@ -79,6 +80,9 @@ class PlanSnapshot:
     included_units: int
     hard_limit: bool
     bill_server_errors: bool
+    # in millionths of a unit; defaults keep snapshots cached before these fields readable
+    max_units_micro: int = 1_000_000  # the most one call bills: admission reserves it
+    fallback_units_micro: int = 1_000_000  # billed when X-Tollgate-Units breaks the rule
 
 
 @dataclass(frozen=True)
@@ -94,6 +98,10 @@ class SubscriptionSnapshot:
     cancel_at_period_end: bool
     past_due_since: float | None
     cap_milli: int | None  # the spend cap as units (rating engine), for the current plan
+    # the subscriber's own price version (grandfathered prices may differ from the plan's
+    # current ones); None: the plan's
+    included_units: int | None = None
+    hard_limit: bool | None = None
 
 
 def dumps(snapshot) -> dict:

@@ -13,9 +13,12 @@ import time
 from collections import defaultdict
 from datetime import UTC, datetime
 from decimal import Decimal
+from functools import partial
 
 from django.db import transaction
 from django.utils import timezone
+
+from apps.subscriptions.selectors import timelines_for
 
 from .events import CallEvent
 from .models import (
@@ -38,7 +41,7 @@ def _bucket_index(latency_ms: int) -> int:
     return len(LATENCY_BUCKETS_MS)
 
 
-def hourly_key(event: CallEvent) -> tuple:
+def hourly_key(event: CallEvent, timelines: dict | None = None) -> tuple:
     hour = event.ts_ms // 1000 // 3600 * 3600
     return (
         event.subscription_id,
@@ -46,10 +49,18 @@ def hourly_key(event: CallEvent) -> tuple:
         event.endpoint_id,
         _when(hour),
         _when(event.period_start),
+        _term_of(event, timelines),
     )
 
 
-def daily_key(event: CallEvent) -> tuple:
+def _term_of(event: CallEvent, timelines: dict | None) -> int | None:
+    """The subscription's term (plan and price version) in force when the call was made,
+    so billing rates it under the terms it was used under (None: no timeline yet)."""
+    timeline = (timelines or {}).get(event.subscription_id)
+    return None if timeline is None else timeline.term_at(event.ts_ms / 1000, event.period_start)
+
+
+def daily_key(event: CallEvent, timelines: dict | None = None) -> tuple:
     return (event.subscription_id, event.endpoint_id, _when(event.ts_ms // 1000).date())
 
 
@@ -58,7 +69,7 @@ GRAINS = [
     (
         UsageAggregate,
         hourly_key,
-        ("subscription_id", "api_key_id", "endpoint_id", "hour", "period_start"),
+        ("subscription_id", "api_key_id", "endpoint_id", "hour", "period_start", "term_id"),
         "hour",
     ),
     (UsageDaily, daily_key, ("subscription_id", "endpoint_id", "day"), "day"),
@@ -68,7 +79,7 @@ GRAINS = [
 def _empty_counts() -> dict:
     return {
         **dict.fromkeys(COUNT_FIELDS, 0),
-        "units_milli": 0,
+        "units_micro": 0,
         "histogram": [0] * (len(LATENCY_BUCKETS_MS) + 1),
     }
 
@@ -80,8 +91,9 @@ def summarize(events: list[CallEvent], key=hourly_key) -> dict[tuple, dict]:
     for event in events:
         counts = buckets[key(event)]
         counts["calls"] += 1
-        counts["billable_calls"] += 1 if event.units_milli > 0 else 0
-        counts["units_milli"] += event.units_milli
+        counts["billable_calls"] += 1 if event.units_micro > 0 else 0
+        counts["units_micro"] += event.units_micro
+        counts["invalid_unit_reports"] += 1 if event.units_invalid else 0
         status_class = f"status_{min(max(event.status // 100, 2), 5)}xx"
         counts[status_class] += 1
         counts["gateway_errors"] += 1 if event.gateway_error else 0
@@ -98,9 +110,11 @@ def _when(epoch: int) -> datetime:
 
 def apply_events(events: list[CallEvent]) -> int:
     """Adds events to the hourly and daily aggregates. Call inside the flush's transaction."""
+    timelines = timelines_for({event.subscription_id for event in events})
     written = 0
     for model, key, fields, time_field in GRAINS:
-        written += _apply(model, summarize(events, key), fields, time_field)
+        buckets = summarize(events, partial(key, timelines=timelines))
+        written += _apply(model, buckets, fields, time_field)
     return written
 
 
@@ -131,7 +145,7 @@ def _apply(model, buckets: dict, fields: tuple, time_field: str) -> int:
 def _add(row, counts: dict) -> None:
     for field in COUNT_FIELDS:
         setattr(row, field, getattr(row, field) + counts[field])
-    row.billable_units = Decimal(row.billable_units) + Decimal(counts["units_milli"]) / 1000
+    row.billable_units = Decimal(row.billable_units) + Decimal(counts["units_micro"]).scaleb(-6)
     histogram = list(row.latency_histogram) or [0] * len(counts["histogram"])
     row.latency_histogram = [a + b for a, b in zip(histogram, counts["histogram"], strict=True)]
 

@@ -43,6 +43,8 @@ class PlanForm(forms.ModelForm):
             "rate_limit_per_second",
             "rate_limit_per_minute",
             "bill_server_errors",
+            "max_units_per_call",
+            "prorated_refunds",
             "trial_days",
             "visibility",
             "recommended",
@@ -56,11 +58,17 @@ class PlanForm(forms.ModelForm):
             "rate_limit_per_second": "Requests per second",
             "rate_limit_per_minute": "Requests per minute",
             "trial_days": "Free trial (days)",
+            "max_units_per_call": "Most units one call may bill",
+            "prorated_refunds": "Refund the unused part of the fee when a subscriber cancels "
+            "or downgrades at once",
             "recommended": "Highlight as the recommended plan",
         }
         help_texts = {
             "unit_price": "Per single unit, e.g. 0.0005 for $0.50 per 1,000 calls.",
             "rate_limit_per_second": "Shared by all of a consumer's keys. Empty: no limit.",
+            "max_units_per_call": "Per-second and custom-unit plans. Reserved before each "
+            "call, so spend caps and hard limits hold; a larger report is billed as 1 unit. "
+            "Empty: 60 seconds, or 1,000 custom units.",
         }
 
     def __init__(self, *args, **kwargs):
@@ -117,6 +125,11 @@ def _int(value: str, line: str) -> int:
 
 class ChangePlanForm(forms.Form):
     plan = forms.ModelChoiceField(queryset=Plan.objects.none(), empty_label=None)
+    at_once = forms.BooleanField(
+        required=False,
+        label="Switch a downgrade now",
+        help_text="The usage so far is billed under your current plan first.",
+    )
 
     def __init__(self, *args, plans=None, **kwargs):
         super().__init__(*args, **kwargs)

@@ -12,9 +12,9 @@ import stripe
 from django.utils import timezone
 
 from apps.accounts.roles import Role
-from apps.billing import rating
 from apps.billing import services as billing_services
 from apps.billing.models import Invoice
+from apps.subscriptions import rating
 from apps.subscriptions.models import Subscription, SubscriptionStatus
 from apps.subscriptions.periods import period_bounds
 from tests.catalog.factories import ApiFactory
@@ -33,6 +33,8 @@ def _no_stripe_by_default(settings):
     settings.PLATFORM_FEE_PERCENT = Decimal("20")
     settings.PAYOUT_MINIMUM = Decimal("10.00")
     settings.CURRENCY = "USD"
+    # earnings payable at once: the holdback has its own tests (test_holdback_and_disputes)
+    settings.PAYOUT_HOLD_DAYS = 0
 
 
 @pytest.fixture
