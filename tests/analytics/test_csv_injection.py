@@ -45,7 +45,7 @@ def hostile_world(org, owner):
                 period_start=int(subscription.current_period_start.timestamp()),
                 status=200,
                 latency_ms=20,
-                units_milli=1000,
+                units_micro=1_000_000,
                 gateway_error=False,
                 bytes_in=0,
                 bytes_out=10,
