@@ -12,6 +12,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from apps.core.audit import audit_record
+from apps.core.dates import check_day
 from apps.core.errors import Conflict, Forbidden, NotFound, ServiceError
 from apps.core.invalidation import publish_invalidation
 from apps.core.secrets import display_prefix, generate_secret, hash_secret
@@ -327,6 +328,8 @@ def access_token_create(
     name = name.strip()
     if not name:
         raise ServiceError("Name the token after what will use it.", field="name")
+    if expires_at is not None:
+        check_day(expires_at, field="expires_at")
     active = organization.access_tokens.filter(revoked_at=None).count()
     if active >= MAX_ACCESS_TOKENS:
         raise Conflict(f"An organization can hold {MAX_ACCESS_TOKENS} active tokens.")

@@ -1,10 +1,13 @@
 """Time ranges for dashboards: 24 h, 7 d, 30 d or custom dates, in UTC. Ranges of more
 than two days read the daily rollup; shorter ones the hourly aggregates."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 
 from django.utils import timezone
+
+from apps.core.dates import parse_day
+from apps.core.errors import ServiceError
 
 PRESETS = {"24h": timedelta(hours=24), "7d": timedelta(days=7), "30d": timedelta(days=30)}
 MAX_DAYS = 400
@@ -15,6 +18,13 @@ class Range:
     key: str
     start: datetime
     end: datetime
+    # custom dates that were refused: why, and what was asked (shown back in the form)
+    error: str = ""
+    asked: tuple[str, str] = ("", "")
+
+    @property
+    def last_day(self) -> date:
+        return (self.end - timedelta(seconds=1)).date()
 
     @property
     def hourly(self) -> bool:
@@ -24,7 +34,7 @@ class Range:
     def label(self) -> str:
         if self.key in PRESETS:
             return {"24h": "Last 24 hours", "7d": "Last 7 days", "30d": "Last 30 days"}[self.key]
-        return f"{self.start:%b %-d, %Y} – {(self.end - timedelta(seconds=1)):%b %-d, %Y}"
+        return f"{self.start:%b %-d, %Y} – {self.last_day:%b %-d, %Y}"
 
     def buckets(self) -> list[datetime | date]:
         if self.hourly:
@@ -45,19 +55,36 @@ class Range:
 
 
 def parse_range(params, now: datetime | None = None) -> Range:
+    """The range asked for; custom dates that are not dates, out of range, reversed or too
+    far apart give the last 7 days with `error` saying why (a form error on the page)."""
     now = now or timezone.now()
     key = params.get("range", "7d")
     if key == "custom":
-        start, end = _date(params.get("from")), _date(params.get("to"))
-        if start and end and start <= end and (end - start).days <= MAX_DAYS:
-            return Range(
-                "custom",
-                datetime.combine(start, time(), tzinfo=UTC),
-                datetime.combine(end + timedelta(days=1), time(), tzinfo=UTC),
-            )
-        key = "7d"
-    if key not in PRESETS:
-        key = "7d"
+        try:
+            start, end = _custom_days(params.get("from"), params.get("to"))
+        except ServiceError as error:
+            asked = (params.get("from") or "", params.get("to") or "")
+            return replace(_preset("7d", now), error=error.message, asked=asked)
+        return Range(
+            "custom",
+            datetime.combine(start, time(), tzinfo=UTC),
+            datetime.combine(end + timedelta(days=1), time(), tzinfo=UTC),
+        )
+    return _preset(key if key in PRESETS else "7d", now)
+
+
+def _custom_days(start: str | None, end: str | None) -> tuple[date, date]:
+    message = "Pick a start and an end date."
+    start_day = parse_day(start, field="from", message=message)
+    end_day = parse_day(end, field="to", message=message)
+    if start_day > end_day:
+        raise ServiceError("The start date is after the end date.", field="from")
+    if (end_day - start_day).days > MAX_DAYS:
+        raise ServiceError(f"Pick at most {MAX_DAYS} days.", field="to")
+    return start_day, end_day
+
+
+def _preset(key: str, now: datetime) -> Range:
     if key == "24h":
         return Range(key, now - PRESETS[key], now)
     # whole UTC days, today included, so the daily rollup covers the range exactly
@@ -68,10 +95,3 @@ def parse_range(params, now: datetime | None = None) -> Range:
         datetime.combine(start_day, time(), tzinfo=UTC),
         datetime.combine(end_day, time(), tzinfo=UTC),
     )
-
-
-def _date(value: str | None) -> date | None:
-    try:
-        return date.fromisoformat(value or "")
-    except ValueError:
-        return None

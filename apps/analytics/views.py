@@ -4,7 +4,7 @@ overview. Every table has a CSV export (same query, `?export=<table>`)."""
 from datetime import timedelta
 
 from django.contrib.admin.views.decorators import staff_member_required
-from django.http import Http404, HttpResponse, JsonResponse
+from django.http import Http404, HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
@@ -40,6 +40,25 @@ def try_key(request):
     return JsonResponse({"key": secret})
 
 
+def _range_or_400(request):
+    """The range asked for, and a 400 answer for a CSV export whose custom dates were
+    refused (a page shows the refusal as a form error instead)."""
+    rng = parse_range(request.GET)
+    if rng.error and request.GET.get("export"):
+        return rng, HttpResponseBadRequest(rng.error, content_type="text/plain")
+    return rng, None
+
+
+def _page_query(request, rng) -> str:
+    """The page's query for its export links: the range shown, not refused dates."""
+    query = request.GET.copy()
+    if rng.error:
+        query["range"] = rng.key
+        query.pop("from", None)
+        query.pop("to", None)
+    return query.urlencode()
+
+
 def _bucket_label(at, hourly: bool) -> str:
     return at.strftime("%H:%M") if hourly else at.strftime("%b %-d")
 
@@ -53,7 +72,9 @@ def console_home(request):
 
 @member_required("view")
 def provider_analytics(request):
-    rng = parse_range(request.GET)
+    rng, refused = _range_or_400(request)
+    if refused:
+        return refused
     api = None
     if request.GET.get("api"):
         api = provider_api(request.organization, request.GET["api"])
@@ -82,7 +103,7 @@ def provider_analytics(request):
             [charts.Series("subscribers", [p["subscribers"] for p in board.subscribers])],
             title="Live subscriptions per day",
         ),
-        "query": request.GET.urlencode(),
+        "query": _page_query(request, rng),
     }
     return render(request, "analytics/provider.html", context)
 
@@ -157,7 +178,9 @@ def _ms(value) -> str:
 
 @member_required("view")
 def consumer_usage(request):
-    rng = parse_range(request.GET)
+    rng, refused = _range_or_400(request)
+    if refused:
+        return refused
     board = consumer.consumer_dashboard(request.organization, rng)
     if request.GET.get("export") == "keys":
         return csv_response(
@@ -194,7 +217,7 @@ def consumer_usage(request):
     return render(
         request,
         "analytics/consumer.html",
-        {"board": board, "range": rng, "chart": chart, "query": request.GET.urlencode()},
+        {"board": board, "range": rng, "chart": chart, "query": _page_query(request, rng)},
     )
 
 

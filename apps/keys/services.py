@@ -12,6 +12,7 @@ from apps.accounts.models import Organization, User
 from apps.accounts.services import require_capability
 from apps.catalog.models import Api
 from apps.core.audit import audit_record
+from apps.core.dates import check_day
 from apps.core.errors import Conflict, ServiceError
 from apps.core.invalidation import publish_invalidation
 from apps.core.secrets import display_prefix, generate_secret, hash_secret
@@ -39,6 +40,7 @@ def _clean_expiry(expires_at: datetime | None, now: datetime) -> datetime | None
         raise ServiceError("Give the expiry with a time zone.", field="expires_at")
     if expires_at <= now:
         raise ServiceError("Pick an expiry in the future.", field="expires_at")
+    check_day(expires_at, field="expires_at")
     return expires_at
 
 

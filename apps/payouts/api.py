@@ -6,12 +6,11 @@ from decimal import Decimal
 from django.conf import settings
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, permissions, serializers
-from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.accounts.scoping import OrganizationScopedMixin
-from apps.core.errors import ServiceError
 from apps.core.idempotency import idempotent
 
 from . import selectors, services
@@ -75,10 +74,7 @@ class ProviderLedgerView(OrganizationScopedMixin, generics.ListAPIView):
     def get_queryset(self):
         month = self.request.query_params.get("month")
         if month:
-            try:
-                parse_month(month)
-            except ServiceError as error:
-                raise ValidationError({"month": [error.message]}) from error
+            parse_month(month)  # a bad or out-of-range month is a 400 on `month`
         return selectors.entries_for(self.organization, month).order_by("-created_at", "-id")
 
     @extend_schema(

@@ -3,8 +3,10 @@
 import datetime as dt
 import re
 
+from apps.core.dates import EARLIEST, LATEST, check_day
 from apps.core.errors import ServiceError
 
+OUT_OF_RANGE = f"Pick a month between {EARLIEST:%Y-%m} and {LATEST:%Y-%m}."
 MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 
 
@@ -13,9 +15,15 @@ def month_of(moment: dt.datetime) -> str:
 
 
 def parse_month(value: str, *, field: str = "month") -> str:
-    """`value` if it is a month like "2026-11"; a ServiceError otherwise."""
-    if not isinstance(value, str) or not MONTH.match(value):
+    """`value` if it is a month like "2026-11" within the accepted dates (its first day
+    and the first of the next month must exist); a ServiceError otherwise."""
+    match = MONTH.match(value) if isinstance(value, str) else None
+    if match is None:
         raise ServiceError("Give a month as YYYY-MM, e.g. 2026-11.", field=field)
+    first_day = dt.date(max(int(match[1]), 1), int(match[2]), 1)  # year 0 does not exist
+    check_day(
+        first_day, field=field, message=f"Pick a month between {EARLIEST:%Y-%m} and {LATEST:%Y-%m}."
+    )
     return value
 
 

@@ -27,6 +27,7 @@ from apps.accounts.notifications import notify
 from apps.accounts.services import require_active, require_capability
 from apps.catalog.models import Api, ApiStatus
 from apps.core.audit import audit_record
+from apps.core.dates import check_day
 from apps.core.errors import Conflict, Forbidden, NotFound, ServiceError
 from apps.core.invalidation import publish_invalidation
 
@@ -675,6 +676,7 @@ def plan_prices_migrate(
     is emailed, the provider's webhook hears of it, and the subscription page shows the
     coming change; until then they pay what they signed up for."""
     _require_provider(actor, plan.api)
+    check_day(effective_at, field="effective_at")
     now = now or timezone.now()
     earliest = now + timedelta(days=price_change_notice_days())
     if effective_at < earliest:

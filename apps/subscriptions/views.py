@@ -1,7 +1,7 @@
 """Pages: the pricing table on API pages, subscribing, the consumer's subscriptions, and the
 provider's plan editor and subscriber list."""
 
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -14,6 +14,7 @@ from django.views.decorators.http import require_POST
 from apps.accounts.decorators import member_required
 from apps.catalog import selectors as catalog_selectors
 from apps.catalog.console_views import provider_api_or_404, render_provider_page
+from apps.core.dates import parse_day
 from apps.core.errors import ServiceError
 
 from . import selectors, services
@@ -260,10 +261,9 @@ def provider_plan_edit(request, slug: str, plan_id: str):
 
 
 def _migrate_prices(request, plan):
-    try:
-        day = date.fromisoformat(request.POST.get("effective_at", ""))
-    except ValueError:
-        raise ServiceError("Pick the day the new prices take effect.") from None
+    day = parse_day(
+        request.POST.get("effective_at"), message="Pick the day the new prices take effect."
+    )
     effective_at = datetime.combine(day, time.min, tzinfo=UTC)
     changes = services.plan_prices_migrate(actor=request.user, plan=plan, effective_at=effective_at)
     messages.info(

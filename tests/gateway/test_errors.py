@@ -158,6 +158,7 @@ def test_key_restricted_to_other_apis(world):
     from apps.keys.services import api_key_restrict
 
     other = ApiFactory(status=ApiStatus.PUBLISHED)
+    subscribe(world.consumer_org, make_plan(other))  # keys restrict to subscribed APIs only
     api_key_restrict(actor=world.consumer, key=world.key_row, apis=[other])
     time.sleep(1.1)
     _problem(world.call(), 403, "key_not_allowed")
