@@ -1,17 +1,28 @@
 """One metered call, as the hot path records it and the flush reads it back.
 
-Encoded as one compact `|`-separated string (a Redis stream field, or a database row), so
-recording costs one small write."""
+Encoded as one compact `|`-separated string (a Redis stream field, a hash value, or a
+database row), so recording costs one small write.
 
-from dataclasses import dataclass
+Every event carries the gateway's request id: the flush bills a request id once, whichever
+source (stream shard, database queue, started record) it arrives from, and however often.
 
-VERSION = "1"
+Kinds:
+- `C` — a completed call (answered by the upstream or by the gateway after admission);
+- `S` — a call started: written at admission, before forwarding, removed by its completion;
+- `O` — a started call whose completion never came (the gateway died): billed as one call
+  at the plan's minimum units when the flush gives up waiting for it;
+- `R` — a call refused with a valid key (401/402/403/429): counted, never billed."""
+
+from dataclasses import dataclass, replace
+
+VERSION = "2"
+COMPLETED, STARTED, ORPHANED, REFUSED = "C", "S", "O", "R"
 
 
 @dataclass(frozen=True)
 class CallEvent:
     ts_ms: int
-    subscription_id: int
+    subscription_id: int  # 0 for a refusal with no subscription (not_subscribed, …)
     api_key_id: int
     endpoint_id: int | None
     period_start: int  # epoch seconds of the billing period the call counted against
@@ -21,20 +32,31 @@ class CallEvent:
     gateway_error: bool
     bytes_in: int
     bytes_out: int
+    request_id: str = ""  # empty only for events written before request ids (version 1)
+    kind: str = COMPLETED
+    code: str = ""  # the gateway's error code (refusal, upstream_error, …), "" if none
+    api_id: int = 0
+
+    @property
+    def billed(self) -> bool:
+        return self.kind in (COMPLETED, ORPHANED)
 
     def encode(self) -> str:
         return "|".join(
             [
                 VERSION,
+                self.kind,
+                self.request_id,
                 str(self.ts_ms),
                 str(self.subscription_id),
                 str(self.api_key_id),
+                str(self.api_id),
                 "" if self.endpoint_id is None else str(self.endpoint_id),
                 str(self.period_start),
                 str(self.status),
                 str(self.latency_ms),
                 str(self.units_milli),
-                "1" if self.gateway_error else "0",
+                self.code or ("1" if self.gateway_error else ""),
                 str(self.bytes_in),
                 str(self.bytes_out),
             ]
@@ -43,19 +65,48 @@ class CallEvent:
     @classmethod
     def decode(cls, text: str) -> "CallEvent":
         parts = text.split("|")
-        if parts[0] != VERSION or len(parts) != 12:
+        if parts[0] == "1" and len(parts) == 12:
+            return _decode_v1(parts)
+        if parts[0] != VERSION or len(parts) != 15:
             raise ValueError(f"unknown usage event format: {text[:60]!r}")
-        ints = [int(p) if p else None for p in parts[1:]]
+        ints = [int(p) if p else None for p in parts[3:12]] + [int(parts[13]), int(parts[14])]
+        code = parts[12]
         return cls(
+            kind=parts[1],
+            request_id=parts[2],
             ts_ms=ints[0],
             subscription_id=ints[1],
             api_key_id=ints[2],
-            endpoint_id=ints[3],
-            period_start=ints[4],
-            status=ints[5],
-            latency_ms=ints[6],
-            units_milli=ints[7],
-            gateway_error=bool(ints[8]),
+            api_id=ints[3] or 0,
+            endpoint_id=ints[4],
+            period_start=ints[5],
+            status=ints[6],
+            latency_ms=ints[7],
+            units_milli=ints[8],
+            gateway_error=bool(code),
+            code="" if code == "1" else code,
             bytes_in=ints[9],
             bytes_out=ints[10],
         )
+
+    def orphaned(self) -> "CallEvent":
+        """The started call billed without its completion: one call, its minimum units."""
+        return replace(self, kind=ORPHANED)
+
+
+def _decode_v1(parts: list[str]) -> CallEvent:
+    """Events recorded before request ids: still flushed (without dedupe) after an upgrade."""
+    ints = [int(p) if p else None for p in parts[1:]]
+    return CallEvent(
+        ts_ms=ints[0],
+        subscription_id=ints[1],
+        api_key_id=ints[2],
+        endpoint_id=ints[3],
+        period_start=ints[4],
+        status=ints[5],
+        latency_ms=ints[6],
+        units_milli=ints[7],
+        gateway_error=bool(ints[8]),
+        bytes_in=ints[9],
+        bytes_out=ints[10],
+    )

@@ -6,7 +6,9 @@ from decimal import Decimal
 from django.db.models import Sum
 from django.db.models.functions import Coalesce, TruncDate
 
-from .models import COUNT_FIELDS, UsageAggregate
+from .events import COMPLETED, STARTED, CallEvent
+from .flush import flushed_through, settled_request_ids
+from .models import COUNT_FIELDS, StartedCall, UsageAggregate, UsageEvent
 
 ZERO_UNITS = Decimal("0.000")
 
@@ -27,6 +29,53 @@ def period_units(subscription_id: int, period_start: int | datetime) -> Decimal:
 
 def period_units_milli(subscription_id: int, period_start: int | datetime) -> int:
     return int(period_units(subscription_id, period_start) * 1000)
+
+
+def period_units_with_pending_milli(
+    subscription_id: int, period_start: int, pending: list[CallEvent]
+) -> int:
+    """What a quota counter lost by its store is rebuilt to: the aggregates plus every call
+    of the period not flushed yet — `pending` (read from Redis: the subscription's stream
+    shard and its started calls), the database queue and the embedded store's started
+    calls — each request id once, and none the flush already counted. A completed call
+    counts its units; a call still in flight its started record's (minimum) units."""
+    waiting = [CallEvent.decode(data) for data in UsageEvent.objects.values_list("data", flat=True)]
+    waiting += [
+        CallEvent.decode(data)
+        for data in StartedCall.objects.filter(subscription_id=subscription_id).values_list(
+            "data", flat=True
+        )
+    ]
+    units, by_id = 0, {}
+    for event in [*pending, *waiting]:
+        if event.subscription_id != subscription_id or event.period_start != period_start:
+            continue
+        if event.kind not in (COMPLETED, STARTED):
+            continue
+        if not event.request_id:
+            units += event.units_milli
+        elif event.kind == COMPLETED or event.request_id not in by_id:
+            by_id[event.request_id] = event  # a completion outranks its started record
+    counted = settled_request_ids(by_id)
+    units += sum(e.units_milli for rid, e in by_id.items() if rid not in counted)
+    return period_units_milli(subscription_id, period_start) + units
+
+
+def usage_flushed_through() -> datetime | None:
+    """The moment up to which every usage source (each Redis stream shard, the database
+    queue) is in the aggregates; None when one was never drained. Billing closes a period
+    only once this is past its end. Raises `UsageSourceUnreachable` when Redis cannot be
+    asked (the close then waits)."""
+    from redis.exceptions import RedisError
+
+    try:
+        return flushed_through()
+    except RedisError as error:
+        raise UsageSourceUnreachable(str(error)) from error
+
+
+class UsageSourceUnreachable(Exception):
+    """A usage source (Redis) cannot be read: what it holds is unknown."""
 
 
 def endpoints_with_usage(endpoint_ids: list[int]) -> set[int]:
