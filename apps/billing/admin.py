@@ -2,11 +2,16 @@ from decimal import Decimal, InvalidOperation
 
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponseRedirect
 from django.shortcuts import render
+from django.urls import path, reverse
 
 from apps.core.errors import ServiceError
+from apps.subscriptions.admin import SubscriptionAdmin
+from apps.subscriptions.models import Subscription
 
-from . import services
+from . import runs, services
 from .models import BillingAccount, Invoice, InvoiceLine, InvoiceSequence, Refund, UsageAlert
 
 
@@ -69,7 +74,8 @@ class InvoiceAdmin(admin.ModelAdmin):
     date_hierarchy = "issued_at"
     readonly_fields = [f.name for f in Invoice._meta.fields]
     inlines = [InvoiceLineInline, RefundInline]
-    actions = ["mark_paid", "refund", "void", "uncollectible"]
+    actions = ["mark_paid", "refund", "void", "uncollectible", "retry_collection"]
+    change_list_template = "billing/admin/invoice_change_list.html"
 
     def has_add_permission(self, request):
         return False
@@ -80,6 +86,27 @@ class InvoiceAdmin(admin.ModelAdmin):
     @admin.action(description="Mark paid (bank transfer received)")
     def mark_paid(self, request, queryset):
         _each(request, queryset, services.invoice_mark_paid, "Marked paid")
+
+    @admin.action(description="Retry collection (send card invoices Stripe never got)")
+    def retry_collection(self, request, queryset):
+        report = runs.retry_collection(queryset)
+        text = report.summary().replace("\n", " ")
+        level = messages.SUCCESS if report.sent else messages.INFO
+        if report.failed:
+            text += f" Failed: {', '.join(report.failed)} (see the log)."
+            level = messages.WARNING
+        self.message_user(request, text, level)
+
+    # "Close ended periods now" needs no selection: a button (change list template)
+    def get_urls(self):
+        close = self.admin_site.admin_view(self.close_periods_view)
+        return [path("close-periods/", close, name="billing_invoice_close"), *super().get_urls()]
+
+    def close_periods_view(self, request):
+        if request.method != "POST" or not request.user.is_staff:
+            raise PermissionDenied
+        close_periods_and_tell(self, request)
+        return HttpResponseRedirect(reverse("admin:billing_invoice_changelist"))
 
     @admin.action(description="Void selected open invoices")
     def void(self, request, queryset):
@@ -147,3 +174,32 @@ class InvoiceSequenceAdmin(admin.ModelAdmin):
 class UsageAlertAdmin(admin.ModelAdmin):
     list_display = ["subscription", "basis", "percent", "last_fired_period"]
     list_filter = ["basis"]
+
+
+def close_periods_and_tell(modeladmin, request, subscription_ids=None) -> None:
+    """Flush usage, close the ended periods (all, or these subscriptions'), say what was
+    done: the same work as `manage.py close_periods` and beat's `close_due_periods`."""
+    from apps.metering.tasks import flush_usage
+
+    flush_usage()
+    report = runs.close_due_periods(subscription_ids=subscription_ids)
+    text = report.summary()
+    level = messages.SUCCESS if report.periods_closed else messages.INFO
+    if report.failed:
+        text += f" Failed (see the log): {', '.join(report.failed)}."
+        level = messages.WARNING
+    modeladmin.message_user(request, text, level)
+
+
+# Billing adds its period close to the subscriptions' admin (subscriptions cannot import
+# billing), where staff look for a subscription's period.
+admin.site.unregister(Subscription)
+
+
+@admin.register(Subscription)
+class BillingSubscriptionAdmin(SubscriptionAdmin):
+    actions = ["close_period"]
+
+    @admin.action(description="Close the ended period now (issues its invoice)")
+    def close_period(self, request, queryset):
+        close_periods_and_tell(self, request, list(queryset.values_list("pk", flat=True)))

@@ -4,7 +4,7 @@ import logging
 
 from celery import shared_task
 
-from . import services
+from . import runs
 from .collection import collector
 from .models import Invoice, Refund
 
@@ -17,14 +17,7 @@ def close_due_periods() -> int:
     from apps.metering.tasks import flush_usage
 
     flush_usage()
-    closed = 0
-    for subscription_id in services.due_subscription_ids():
-        try:
-            services.close_period(subscription_id)
-            closed += 1
-        except Exception:  # one bad subscription must not stop the others; it retries next run
-            logger.exception("closing the period of subscription %s failed", subscription_id)
-    return closed
+    return runs.close_due_periods().periods_closed
 
 
 # calls to the payment provider: retried with backoff when the network fails

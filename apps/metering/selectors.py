@@ -145,3 +145,28 @@ def subscription_usage_by_key(subscription, period_start: datetime) -> list[dict
         .order_by("-calls")
     )
     return list(rows)
+
+
+def pending_events() -> dict[str, int]:
+    """Usage events recorded and not yet flushed, per source: the database queue (the
+    embedded store, and calls recorded while Redis was down) and, with Redis, the stream
+    entries after the flush's cursor. What `flush_usage --dry-run` reports."""
+    from django.conf import settings
+
+    from .flush import STREAM
+    from .models import FlushState, UsageEvent
+
+    pending = {"database": UsageEvent.objects.count()}
+    if settings.REDIS_URL:
+        import redis
+
+        cursor = FlushState.objects.filter(source="redis").values_list("last_id", flat=True)
+        cursor = cursor.first() or "0-0"
+        client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=5)
+        try:
+            # entries up to the cursor are flushed already (a crash left them behind)
+            leftovers = len(client.xrange(STREAM, max=cursor)) if cursor != "0-0" else 0
+            pending["redis"] = client.xlen(STREAM) - leftovers
+        finally:
+            client.close()
+    return pending
