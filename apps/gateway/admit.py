@@ -45,10 +45,10 @@ async def admit(state, call: Call) -> Admission | None:
     limits = limits_for(call)
     call.limits = limits
     store = state.store
-    if not settings.GATEWAY_FAIL_OPEN and not store.durable():
-        raise Refused("gateway_unavailable", detail=NOT_DURABLE)
     start = started_event(call)
     try:
+        if not settings.GATEWAY_FAIL_OPEN and not _durable(store) and not await _check(store):
+            raise Refused("gateway_unavailable", detail=NOT_DURABLE)
         admission = await store.admit(limits, time.time(), start)
     except StoreUnavailable as error:
         state.metrics.store_error("admit")
@@ -63,6 +63,16 @@ async def admit(state, call: Call) -> Admission | None:
         raise Refused(admission.refusal, headers=[*headers, (b"retry-after", retry)])
     state.metrics.admitted()
     return admission
+
+
+def _durable(store) -> bool:
+    return store.durable() is True
+
+
+async def _check(store) -> bool:
+    """Not known yet (this process has not connected), or known not to persist: ask again
+    (the store answers from its last check within a second)."""
+    return await store.check_persistence()
 
 
 async def _start_in_fallback(store, start) -> None:

@@ -314,10 +314,10 @@ def flush_database(*, batch_size: int = BATCH_SIZE) -> Batch:
 def usage_sources() -> list[str]:
     """Every source usage can wait in: the database queue, and with Redis each stream shard
     configured (and any shard a larger setting left behind, until it is empty)."""
-    from .redis_layout import shard_count, shard_of_source
+    from .redis_layout import shard_count, shard_of_source, uses_redis
 
     sources = ["database"]
-    if settings.COUNTER_STORE == "redis":
+    if uses_redis():
         sources += [stream_source(shard) for shard in range(shard_count())]
         known = FlushState.objects.values_list("source", flat=True)
         sources += sorted({s for s in known if shard_of_source(s) is not None and s not in sources})

@@ -23,6 +23,11 @@ def counter_redis_url() -> str:
     return settings.COUNTER_REDIS_URL or settings.REDIS_URL
 
 
+def uses_redis() -> bool:
+    """Whether usage is recorded in Redis (else the embedded store's database queue)."""
+    return settings.COUNTER_STORE == "redis" and bool(counter_redis_url())
+
+
 def is_cluster() -> bool:
     return bool(settings.COUNTER_REDIS_CLUSTER)
 
@@ -68,10 +73,29 @@ def request_log_key(subscription_id: int) -> str:
     return f"{subscription_prefix(subscription_id)}:log"
 
 
+def _retry(asyncio: bool):
+    """One immediate retry when a pooled connection turns out dead (Redis restarted), none
+    on a timeout: the gateway's timeout is a real bound (redis-py's default retries three
+    times with up to 10 s of backoff), and a write that timed out may still happen, so it
+    goes to the fallback rather than again to Redis (request ids reconcile the two)."""
+    from redis.backoff import NoBackoff
+    from redis.exceptions import ConnectionError
+
+    if asyncio:
+        from redis.asyncio.retry import Retry
+    else:
+        from redis.retry import Retry
+    return Retry(NoBackoff(), 1, supported_errors=(ConnectionError,))
+
+
 def sync_client(*, timeout: float = 5.0, url: str | None = None, cluster: bool | None = None):
     """A blocking client for the flush, the close and the pages (redis-py)."""
     url = url or counter_redis_url()
-    options = {"socket_timeout": timeout, "socket_connect_timeout": min(timeout, 2.0)}
+    options = {
+        "socket_timeout": timeout,
+        "socket_connect_timeout": min(timeout, 2.0),
+        "retry": _retry(asyncio=False),
+    }
     if is_cluster() if cluster is None else cluster:
         from redis.cluster import RedisCluster
 
@@ -88,7 +112,7 @@ def async_client(
     connection: it must call `connection.on_connect()` first, then may ask questions (the
     persistence check) before the connection's first command."""
     url = url or counter_redis_url()
-    options = {"socket_timeout": timeout, "socket_connect_timeout": 1}
+    options = {"socket_timeout": timeout, "socket_connect_timeout": 1, "retry": _retry(True)}
     if is_cluster() if cluster is None else cluster:
         from redis.asyncio.cluster import RedisCluster
 

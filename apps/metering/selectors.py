@@ -8,7 +8,7 @@ from django.db.models.functions import Coalesce, TruncDate
 
 from .events import COMPLETED, STARTED, CallEvent
 from .flush import flushed_through, settled_request_ids
-from .models import COUNT_FIELDS, StartedCall, UsageAggregate, UsageEvent
+from .models import COUNT_FIELDS, FlushState, StartedCall, UsageAggregate, UsageEvent
 
 ZERO_UNITS = Decimal("0.000")
 
@@ -149,24 +149,23 @@ def subscription_usage_by_key(subscription, period_start: datetime) -> list[dict
 
 def pending_events() -> dict[str, int]:
     """Usage events recorded and not yet flushed, per source: the database queue (the
-    embedded store, and calls recorded while Redis was down) and, with Redis, the stream
-    entries after the flush's cursor. What `flush_usage --dry-run` reports."""
-    from django.conf import settings
-
-    from .flush import STREAM
-    from .models import FlushState, UsageEvent
+    embedded store, and calls recorded while Redis was down) and, with Redis, each stream
+    shard's entries after the flush's cursor. What `flush_usage --dry-run` reports."""
+    from .flush import usage_sources
+    from .redis_layout import shard_of_source, stream_key, sync_client
 
     pending = {"database": UsageEvent.objects.count()}
-    if settings.REDIS_URL:
-        import redis
-
-        cursor = FlushState.objects.filter(source="redis").values_list("last_id", flat=True)
-        cursor = cursor.first() or "0-0"
-        client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=5)
-        try:
+    shards = [(source, shard_of_source(source)) for source in usage_sources()[1:]]
+    if not shards:
+        return pending
+    cursors = dict(FlushState.objects.values_list("source", "last_id"))
+    client = sync_client(timeout=5)
+    try:
+        for source, shard in shards:
+            stream, cursor = stream_key(shard), cursors.get(source) or "0-0"
             # entries up to the cursor are flushed already (a crash left them behind)
-            leftovers = len(client.xrange(STREAM, max=cursor)) if cursor != "0-0" else 0
-            pending["redis"] = client.xlen(STREAM) - leftovers
-        finally:
-            client.close()
+            leftovers = len(client.xrange(stream, max=cursor)) if cursor != "0-0" else 0
+            pending[source] = client.xlen(stream) - leftovers
+    finally:
+        client.close()
     return pending

@@ -65,8 +65,12 @@ class CounterStore:
         """Admission could not run (Redis down, failing open): keep the started record in
         the durable fallback instead."""
 
-    def durable(self) -> bool:
-        """False while usage recorded here could be lost by a restart (Redis without AOF)."""
+    def durable(self) -> bool | None:
+        """False while usage recorded here could be lost by a restart (Redis without AOF);
+        None when not known yet (no connection made): ask `check_persistence()`."""
+        return True
+
+    async def check_persistence(self) -> bool:
         return True
 
     async def close(self) -> None:

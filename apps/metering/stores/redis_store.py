@@ -128,6 +128,8 @@ class RedisStore(CounterStore):
         self.on_fallback = on_fallback
         self.not_durable: dict[str, str] = {}  # node → why usage there could be lost
         self.persistence_checked_at = 0.0
+        self.persistence_known = not self.require_persistence
+        self.persistence_check: asyncio.Future | None = None
         self.buffer: list[tuple[CallEvent, int, str | None]] = []
         self.admissions: list[tuple[list, list, asyncio.Future]] = []
         self.sending: set[asyncio.Future] = set()
@@ -146,6 +148,7 @@ class RedisStore(CounterStore):
         self._note(f"{connection.host}:{connection.port}", judge(parse_info(text)))
 
     def _note(self, node: str, verdict) -> None:
+        self.persistence_known = True
         if verdict.durable:
             if self.not_durable.pop(node, None) is not None:
                 logger.warning("counter store %s persists again (%s)", node, verdict.detail)
@@ -159,7 +162,23 @@ class RedisStore(CounterStore):
                 )
             self.not_durable[node] = verdict.detail
 
-    def durable(self) -> bool:
+    def durable(self) -> bool | None:
+        if not self.persistence_known:
+            return None
+        return not self.not_durable
+
+    async def check_persistence(self) -> bool:
+        """Ask now (at most once a second, shared by concurrent callers): before the first
+        admission, and while refusing calls because Redis did not persist — nothing else
+        talks to Redis then, so nothing else would notice that it persists again."""
+        if self.persistence_known and time.monotonic() - self.persistence_checked_at < 1:
+            return not self.not_durable
+        if self.persistence_check is None or self.persistence_check.done():
+            self.persistence_check = asyncio.ensure_future(self._recheck_persistence())
+        try:
+            await asyncio.shield(self.persistence_check)
+        except RedisError as error:
+            raise StoreUnavailable(str(error)) from error
         return not self.not_durable
 
     async def _recheck_persistence(self) -> None:
@@ -318,7 +337,7 @@ class RedisStore(CounterStore):
         await asyncio.sleep(0)  # calls finishing in this loop iteration join the batch
         while self.buffer:
             batch, self.buffer = self.buffer, []
-            if not self.durable():
+            if self.durable() is False:
                 self._fell_back("not_persistent")
                 await self._fall_back(batch)
                 continue
