@@ -41,8 +41,7 @@ logger = logging.getLogger(__name__)
 # Redis is asked with a short leash: a slow or dead Redis must not make the scrape fail.
 REDIS_TIMEOUT_S = 0.5
 FORWARDING_HEADERS = ("X-Forwarded-For", "X-Real-Ip", "Forwarded")
-# close_due_periods runs every 5 minutes, a minute after a period ends: past this, it waited
-PERIOD_OVERDUE_AFTER = timedelta(minutes=15)
+PERIOD_CLOSE_OVERDUE = timedelta(hours=1)
 
 
 # --- Celery task results ----------------------------------------------------------------
@@ -237,14 +236,16 @@ class MarketplaceCollector:
         for status in LIVE_STATUSES:
             family.add_metric([str(status)], counts.get(str(status), 0))
         yield family
+        # the close job runs every few minutes: a period ended an hour ago and still open
+        # means its close keeps failing (or the job does not run)
+        overdue = Subscription.objects.filter(
+            status__in=SERVING_STATUSES,
+            current_period_end__lt=timezone.now() - PERIOD_CLOSE_OVERDUE,
+        ).count()
         yield _single(
             "tollgate_billing_periods_overdue",
-            "Billing periods that ended over 15 minutes ago and are not closed (invoiced) yet: "
-            "the close waits while usage is not all in, or fails",
-            Subscription.objects.filter(
-                status__in=SERVING_STATUSES,
-                current_period_end__lt=timezone.now() - PERIOD_OVERDUE_AFTER,
-            ).count(),
+            "Subscriptions whose billing period ended over an hour ago and is not closed",
+            overdue,
         )
 
     def _readiness(self) -> Iterator[Metric]:

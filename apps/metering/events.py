@@ -1,7 +1,8 @@
 """One metered call, as the hot path records it and the flush reads it back.
 
 Encoded as one compact `|`-separated string (a Redis stream field, a hash value, or a
-database row), so recording costs one small write.
+database row), so recording costs one small write. Units are counted in millionths
+(X-Tollgate-Units carries up to six decimal places).
 
 Every event carries the gateway's request id: the flush bills a request id once, whichever
 source (stream shard, database queue, started record) it arrives from, and however often.
@@ -11,11 +12,15 @@ Kinds:
 - `S` — a call started: written at admission, before forwarding, removed by its completion;
 - `O` — a started call whose completion never came (the gateway died): billed as one call
   at the plan's minimum units when the flush gives up waiting for it;
-- `R` — a call refused with a valid key (401/402/403/429): counted, never billed."""
+- `R` — a call refused with a valid key (401/402/403/429): counted, never billed.
+
+Formats: version 3 (this); version 2 (units in millionths, no request id) and version 1
+(milli-units) entries still in a stream or queue at an upgrade decode as before."""
 
 from dataclasses import dataclass, replace
 
-VERSION = "2"
+VERSION = "3"
+MICRO_PER_MILLI = 1000
 COMPLETED, STARTED, ORPHANED, REFUSED = "C", "S", "O", "R"
 
 
@@ -28,14 +33,20 @@ class CallEvent:
     period_start: int  # epoch seconds of the billing period the call counted against
     status: int
     latency_ms: int
-    units_milli: int  # billable units × 1000 (0 when the call is not billed)
+    units_micro: int  # billable units × 1,000,000 (0 when the call is not billed)
     gateway_error: bool
     bytes_in: int
     bytes_out: int
-    request_id: str = ""  # empty only for events written before request ids (version 1)
+    units_invalid: bool = False  # the upstream's unit report broke the rule: fallback billed
+    request_id: str = ""  # empty only for events written before request ids (versions 1, 2)
     kind: str = COMPLETED
     code: str = ""  # the gateway's error code (refusal, upstream_error, …), "" if none
     api_id: int = 0
+
+    @property
+    def units_milli(self) -> int:
+        """The units in thousandths, rounded up: what quota counters (integers) settle."""
+        return -(-self.units_micro // MICRO_PER_MILLI)
 
     @property
     def billed(self) -> bool:
@@ -55,21 +66,22 @@ class CallEvent:
                 str(self.period_start),
                 str(self.status),
                 str(self.latency_ms),
-                str(self.units_milli),
+                str(self.units_micro),
                 self.code or ("1" if self.gateway_error else ""),
                 str(self.bytes_in),
                 str(self.bytes_out),
+                "1" if self.units_invalid else "",
             ]
         )
 
     @classmethod
     def decode(cls, text: str) -> "CallEvent":
         parts = text.split("|")
-        if parts[0] == "1" and len(parts) == 12:
-            return _decode_v1(parts)
-        if parts[0] != VERSION or len(parts) != 15:
+        if (parts[0], len(parts)) in {("1", 12), ("2", 13)}:
+            return _decode_before_request_ids(parts)
+        if parts[0] != VERSION or len(parts) != 16:
             raise ValueError(f"unknown usage event format: {text[:60]!r}")
-        ints = [int(p) if p else None for p in parts[3:12]] + [int(parts[13]), int(parts[14])]
+        ints = [int(p) if p else None for p in parts[3:12]]
         code = parts[12]
         return cls(
             kind=parts[1],
@@ -82,11 +94,12 @@ class CallEvent:
             period_start=ints[5],
             status=ints[6],
             latency_ms=ints[7],
-            units_milli=ints[8],
+            units_micro=ints[8],
             gateway_error=bool(code),
             code="" if code == "1" else code,
-            bytes_in=ints[9],
-            bytes_out=ints[10],
+            bytes_in=int(parts[13]),
+            bytes_out=int(parts[14]),
+            units_invalid=parts[15] == "1",
         )
 
     def orphaned(self) -> "CallEvent":
@@ -94,8 +107,7 @@ class CallEvent:
         return replace(self, kind=ORPHANED)
 
 
-def _decode_v1(parts: list[str]) -> CallEvent:
-    """Events recorded before request ids: still flushed (without dedupe) after an upgrade."""
+def _decode_before_request_ids(parts: list[str]) -> CallEvent:
     ints = [int(p) if p else None for p in parts[1:]]
     return CallEvent(
         ts_ms=ints[0],
@@ -105,8 +117,9 @@ def _decode_v1(parts: list[str]) -> CallEvent:
         period_start=ints[4],
         status=ints[5],
         latency_ms=ints[6],
-        units_milli=ints[7],
+        units_micro=ints[7] * MICRO_PER_MILLI if parts[0] == "1" else ints[7],
         gateway_error=bool(ints[8]),
         bytes_in=ints[9],
         bytes_out=ints[10],
+        units_invalid=len(ints) > 11 and bool(ints[11]),
     )

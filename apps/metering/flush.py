@@ -99,7 +99,7 @@ GRAINS = [
 def _empty_counts() -> dict:
     return {
         **dict.fromkeys(COUNT_FIELDS, 0),
-        "units_milli": 0,
+        "units_micro": 0,
         "histogram": [0] * (len(LATENCY_BUCKETS_MS) + 1),
     }
 
@@ -113,8 +113,9 @@ def summarize(events: list[CallEvent], key=hourly_key) -> dict[tuple, dict]:
             continue
         counts = buckets[key(event)]
         counts["calls"] += 1
-        counts["billable_calls"] += 1 if event.units_milli > 0 else 0
-        counts["units_milli"] += event.units_milli
+        counts["billable_calls"] += 1 if event.units_micro > 0 else 0
+        counts["units_micro"] += event.units_micro
+        counts["invalid_unit_reports"] += 1 if event.units_invalid else 0
         if event.kind == ORPHANED:  # the outcome is unknown: no status, no latency
             counts["unsettled_calls"] += 1
             continue
@@ -167,7 +168,7 @@ def _apply(model, buckets: dict, fields: tuple, time_field: str) -> int:
 def _add(row, counts: dict) -> None:
     for field in COUNT_FIELDS:
         setattr(row, field, getattr(row, field) + counts[field])
-    row.billable_units = Decimal(row.billable_units) + Decimal(counts["units_milli"]) / 1000
+    row.billable_units = Decimal(row.billable_units) + Decimal(counts["units_micro"]).scaleb(-6)
     histogram = list(row.latency_histogram) or [0] * len(counts["histogram"])
     row.latency_histogram = [a + b for a, b in zip(histogram, counts["histogram"], strict=True)]
 

@@ -35,7 +35,7 @@ def _event(subscription, request_id: str, *, kind=COMPLETED, units=1000, ts_ms=N
         period_start=int(subscription.current_period_start.timestamp()),
         status=0 if kind == STARTED else 200,
         latency_ms=5,
-        units_milli=units,
+        units_micro=units * 1000,
         gateway_error=False,
         bytes_in=0,
         bytes_out=10,
