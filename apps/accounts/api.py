@@ -4,6 +4,8 @@ from rest_framework import generics, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apps.core.idempotency import idempotent
+
 from . import services
 from .scoping import OrganizationScopedMixin
 from .selectors import active_membership, memberships_of
@@ -35,6 +37,7 @@ class TokenListCreateView(OrganizationScopedMixin, generics.ListAPIView):
         return self.organization.access_tokens.select_related("created_by")
 
     @extend_schema(request=AccessTokenCreateInput, responses={201: AccessTokenCreatedOutput})
+    @idempotent
     def post(self, request):
         data = self.validated(AccessTokenCreateInput)
         token, secret = services.access_token_create(

@@ -43,3 +43,11 @@ def recipients(organization: Organization, capability: str) -> list[str]:
 
 def absolute(url: str) -> str:
     return url if url.startswith("http") else settings.SITE_URL + url
+
+
+def notify_staff(*, subject: str, body: str, url: str = "") -> None:
+    """Email the marketplace's staff after the transaction commits (disputes, failed
+    payouts: things a person must look at). The admin lists the same things."""
+    from .tasks import send_staff_email
+
+    transaction.on_commit(lambda: send_staff_email.delay(subject, body, url))

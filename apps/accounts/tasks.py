@@ -24,3 +24,18 @@ def send_notification_email(notification_id: int, capability: str) -> int:
     return send_mail(
         subject=f"[Tollgate] {notification.title}", message=body, from_email=None, recipient_list=to
     )
+
+
+@shared_task(autoretry_for=(OSError,), retry_backoff=True, max_retries=5)
+def send_staff_email(subject: str, body: str, url: str = "") -> int:
+    """Tell the marketplace's staff (active staff users) something that needs a person."""
+    from .models import User
+
+    to = sorted(User.objects.filter(is_staff=True, is_active=True).values_list("email", flat=True))
+    if not to:
+        return 0
+    if url:
+        body = f"{body}\n\n{absolute(url)}"
+    return send_mail(
+        subject=f"[Tollgate staff] {subject}", message=body, from_email=None, recipient_list=to
+    )

@@ -12,7 +12,15 @@ from apps.subscriptions.admin import SubscriptionAdmin
 from apps.subscriptions.models import Subscription
 
 from . import runs, services
-from .models import BillingAccount, Invoice, InvoiceLine, InvoiceSequence, Refund, UsageAlert
+from .models import (
+    BillingAccount,
+    Dispute,
+    Invoice,
+    InvoiceLine,
+    InvoiceSequence,
+    Refund,
+    UsageAlert,
+)
 
 
 class InvoiceLineInline(admin.TabularInline):
@@ -30,7 +38,14 @@ class RefundInline(admin.TabularInline):
     model = Refund
     extra = 0
     can_delete = False
-    readonly_fields = ["amount", "reason", "created_by", "stripe_refund_id", "created_at"]
+    readonly_fields = [
+        "amount",
+        "amount_to_balance",
+        "reason",
+        "created_by",
+        "stripe_refund_id",
+        "created_at",
+    ]
     fields = readonly_fields
 
     def has_add_permission(self, request, obj=None):
@@ -161,6 +176,24 @@ class RefundAdmin(admin.ModelAdmin):
     readonly_fields = [f.name for f in Refund._meta.fields]
 
     def has_add_permission(self, request):
+        return False
+
+
+@admin.register(Dispute)
+class DisputeAdmin(admin.ModelAdmin):
+    """Disputes come from Stripe (`charge.dispute.*`); staff answer them in Stripe's
+    dashboard and watch them here. `fee` is what Stripe charged for the dispute."""
+
+    list_display = ["stripe_dispute_id", "invoice", "status", "amount", "fee", "reason"]
+    list_filter = ["status", "reason"]
+    search_fields = ["stripe_dispute_id", "invoice__number", "invoice__organization__name"]
+    list_select_related = ["invoice"]
+    readonly_fields = [f.name for f in Dispute._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
         return False
 
 

@@ -1,13 +1,15 @@
 from drf_spectacular.utils import extend_schema
-from rest_framework import generics
+from rest_framework import generics, permissions, status
 from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.accounts.scoping import OrganizationScopedMixin
+from apps.core.idempotency import idempotent
 
-from .models import InvoiceStatus
-from .serializers import InvoiceDetailOutput, InvoiceOutput
+from . import services
+from .models import Invoice, InvoiceStatus
+from .serializers import InvoiceDetailOutput, InvoiceOutput, RefundInput, RefundOutput
 
 
 def _invoices(organization):
@@ -37,3 +39,51 @@ class InvoiceDetailView(OrganizationScopedMixin, APIView):
         if invoice is None:
             raise NotFound("No such invoice.")
         return Response(InvoiceDetailOutput(invoice).data)
+
+
+# --- Staff: collection actions (every one honours Idempotency-Key) ------------------------
+class _StaffInvoiceView(APIView):
+    permission_classes = [permissions.IsAdminUser]
+
+    def invoice(self, invoice_id: str) -> Invoice:
+        invoice = Invoice.objects.filter(public_id=invoice_id).first()
+        if invoice is None:
+            raise NotFound("No such invoice.")
+        return invoice
+
+
+class InvoiceRefundView(_StaffInvoiceView):
+    @extend_schema(
+        request=RefundInput,
+        responses={201: RefundOutput},
+        summary="Staff: refund a paid invoice (all or part)",
+    )
+    @idempotent
+    def post(self, request, invoice_id: str):
+        serializer = RefundInput(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        refund = services.invoice_refund(
+            invoice=self.invoice(invoice_id), actor=request.user, **serializer.validated_data
+        )
+        return Response(RefundOutput(refund).data, status=status.HTTP_201_CREATED)
+
+
+def _invoice_action(service, summary: str):
+    class View(_StaffInvoiceView):
+        @extend_schema(request=None, responses=InvoiceDetailOutput, summary=summary)
+        @idempotent
+        def post(self, request, invoice_id: str):
+            invoice = service(invoice=self.invoice(invoice_id), actor=request.user)
+            return Response(InvoiceDetailOutput(invoice).data)
+
+    View.__name__ = View.__qualname__ = f"{service.__name__.title().replace('_', '')}View"
+    return View
+
+
+InvoiceVoidView = _invoice_action(services.invoice_void, "Staff: void an open invoice")
+InvoiceUncollectibleView = _invoice_action(
+    services.invoice_mark_uncollectible, "Staff: write an open invoice off as uncollectible"
+)
+InvoiceMarkPaidView = _invoice_action(
+    services.invoice_mark_paid, "Staff: mark an invoice paid (bank transfer received)"
+)

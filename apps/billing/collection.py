@@ -24,6 +24,9 @@ class Collector:
     def refund(self, invoice, refund) -> None:
         """Send a refund (called after commit, from a task)."""
 
+    def sync_status(self, invoice) -> None:
+        """Tell the payment provider that an invoice was voided or written off here."""
+
 
 class ManualCollector(Collector):
     """No Stripe: invoices are paid by bank transfer; staff mark them paid in the admin."""

@@ -69,6 +69,9 @@ class Invoice(TimeStampedModel):
     payment_failed_at = models.DateTimeField(null=True, blank=True)
     stripe_invoice_id = models.CharField(max_length=64, blank=True, db_index=True)
     hosted_invoice_url = models.URLField(max_length=500, blank=True)
+    # the last Stripe payment attempt that asked the consumer to authenticate (3-D Secure),
+    # so a repeated `invoice.payment_action_required` emails the link once per attempt
+    action_required_attempt = models.PositiveSmallIntegerField(default=0)
     memo = models.CharField(max_length=300, blank=True)
 
     class Meta:
@@ -124,6 +127,11 @@ class Refund(TimeStampedModel):
     reason = models.CharField(max_length=300, blank=True)
     created_by = models.ForeignKey(User, null=True, on_delete=models.SET_NULL, related_name="+")
     stripe_refund_id = models.CharField(max_length=64, blank=True)
+    # the part Stripe could not send back to a card (an invoice settled from the customer's
+    # balance): credited to that balance instead, where it pays the next invoices
+    amount_to_balance = MoneyField(default=0)
+    stripe_balance_transaction_id = models.CharField(max_length=64, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self):
         return f"Refund {self.amount} of {self.invoice}"
@@ -151,3 +159,32 @@ class UsageAlert(TimeStampedModel):
 
     def __str__(self):
         return f"{self.percent}% of {self.get_basis_display()}"
+
+
+class DisputeStatus(models.TextChoices):
+    OPEN = "open", "Open"
+    WON = "won", "Won"
+    LOST = "lost", "Lost"
+
+
+class Dispute(TimeStampedModel):
+    """A consumer's bank disputing the payment of an invoice (a chargeback). While it is
+    open the providers' earnings from the invoice are frozen; won releases them, lost
+    reverses them with the platform fee. `fee` is what Stripe charged for the dispute."""
+
+    public_id = PublicIdField(prefix="dp")
+    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="disputes")
+    stripe_dispute_id = models.CharField(max_length=64, unique=True)
+    status = models.CharField(
+        max_length=10, choices=DisputeStatus.choices, default=DisputeStatus.OPEN, db_index=True
+    )
+    amount = MoneyField()
+    fee = MoneyField(default=0)
+    reason = models.CharField(max_length=60, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self):
+        return f"Dispute {self.stripe_dispute_id} of {self.invoice} ({self.status})"

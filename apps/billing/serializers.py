@@ -1,6 +1,6 @@
 from rest_framework import serializers
 
-from .models import Invoice, InvoiceLine, InvoiceStatus
+from .models import Invoice, InvoiceLine, InvoiceStatus, Refund
 
 
 class InvoiceLineOutput(serializers.ModelSerializer):
@@ -50,3 +50,24 @@ class InvoiceDetailOutput(InvoiceOutput):
 
     class Meta(InvoiceOutput.Meta):
         fields = [*InvoiceOutput.Meta.fields, "lines"]
+
+
+class RefundInput(serializers.Serializer):
+    amount = serializers.DecimalField(
+        max_digits=14,
+        decimal_places=6,
+        required=False,
+        allow_null=True,
+        help_text="In the invoice's currency, a whole number of its minor unit. Empty: "
+        "everything not refunded yet.",
+    )
+    reason = serializers.CharField(max_length=300, required=False, allow_blank=True)
+
+
+class RefundOutput(serializers.ModelSerializer):
+    id = serializers.CharField(source="public_id", read_only=True)
+    invoice = serializers.CharField(source="invoice.public_id")
+
+    class Meta:
+        model = Refund
+        fields = ["id", "invoice", "amount", "reason", "created_at"]

@@ -13,7 +13,7 @@ from django.utils import timezone
 from apps.accounts.notifications import notify
 from apps.core.audit import audit_record
 from apps.core.errors import Conflict, Forbidden, ServiceError
-from apps.core.money import format_money
+from apps.core.money import format_money, money_step, round_money
 from apps.metering.selectors import period_units
 from apps.subscriptions import rating
 from apps.subscriptions import services as subscription_services
@@ -22,6 +22,8 @@ from apps.subscriptions.trials import in_trial
 
 from . import signals
 from .collection import collector
+from .currency import invoices_in_other_currencies
+from .disputes import refund_blocked_by_dispute
 from .models import BillingAccount, CollectionMethod, Invoice, InvoiceLine, InvoiceStatus, Refund
 from .numbering import next_invoice_number
 
@@ -60,6 +62,13 @@ def invoice_issue(
     total = rating.total(lines, settings.CURRENCY)
     if not lines or total <= 0:
         return None
+    in_flight = invoices_in_other_currencies(settings.CURRENCY)
+    if in_flight:  # CURRENCY changed under open invoices: see apps/payouts/checks.py
+        raise Conflict(
+            f"CURRENCY is {settings.CURRENCY}, but there are {'; '.join(in_flight)}: settle "
+            "them or set CURRENCY back before invoicing in a new currency.",
+            code="currency_changed",
+        )
     now = now or timezone.now()
     with transaction.atomic():
         # the sequence row lock also serialises racing issuers of the same key
@@ -250,7 +259,8 @@ def invoice_mark_paid(*, invoice: Invoice, actor=None, paid_at: datetime | None 
         )
         if invoice.status == InvoiceStatus.PAID:
             return invoice
-        if invoice.status != InvoiceStatus.OPEN:
+        # a written-off invoice can still be paid (Stripe too lets an uncollectible one be paid)
+        if invoice.status not in (InvoiceStatus.OPEN, InvoiceStatus.UNCOLLECTIBLE):
             raise Conflict(f"A {invoice.get_status_display().lower()} invoice cannot be paid.")
         if actor is not None and not actor.is_staff:
             raise Forbidden("Only staff mark invoices paid.")
@@ -299,37 +309,62 @@ def invoice_payment_failed(*, invoice: Invoice) -> Invoice:
     return invoice
 
 
-@transaction.atomic
-def invoice_void(*, invoice: Invoice, actor) -> Invoice:
-    if not actor.is_staff:
-        raise Forbidden("Only staff void invoices.")
-    invoice = Invoice.objects.select_for_update().get(pk=invoice.pk)
-    if invoice.status != InvoiceStatus.OPEN:
-        raise Conflict("Only open invoices can be voided.")
-    invoice.status = InvoiceStatus.VOID
-    invoice.save(update_fields=["status", "updated_at"])
-    audit_record(
-        action="invoice.voided", actor=actor, organization=invoice.organization, target=invoice
-    )
+# Closing an invoice without payment. Staff do it here and Stripe is told after the commit
+# (`sync_invoice_status`); Stripe's own `invoice.voided` / `invoice.marked_uncollectible`
+# arrive with `from_stripe=True` and tell Stripe nothing back. Repeats change nothing.
+_CLOSED_FROM = {
+    InvoiceStatus.VOID: (InvoiceStatus.OPEN, InvoiceStatus.UNCOLLECTIBLE),
+    InvoiceStatus.UNCOLLECTIBLE: (InvoiceStatus.OPEN,),
+}
+
+
+def invoice_void(*, invoice: Invoice, actor=None, from_stripe: bool = False) -> Invoice:
+    return _close_unpaid(invoice, InvoiceStatus.VOID, actor=actor, from_stripe=from_stripe)
+
+
+def invoice_mark_uncollectible(
+    *, invoice: Invoice, actor=None, from_stripe: bool = False
+) -> Invoice:
+    return _close_unpaid(invoice, InvoiceStatus.UNCOLLECTIBLE, actor=actor, from_stripe=from_stripe)
+
+
+def _close_unpaid(invoice: Invoice, status: str, *, actor, from_stripe: bool) -> Invoice:
+    verb = "void" if status == InvoiceStatus.VOID else "write off"
+    if not from_stripe and (actor is None or not actor.is_staff):
+        raise Forbidden(f"Only staff {verb} invoices.")
+    with transaction.atomic():
+        invoice = (
+            Invoice.objects.select_for_update().select_related("subscription").get(pk=invoice.pk)
+        )
+        if invoice.status == status:
+            return invoice
+        if invoice.status not in _CLOSED_FROM[status]:
+            raise Conflict(
+                f"A {invoice.get_status_display().lower()} invoice cannot be "
+                f"{'voided' if status == InvoiceStatus.VOID else 'written off'}.",
+                code="invoice_not_open",
+            )
+        invoice.status = status
+        invoice.save(update_fields=["status", "updated_at"])
+        audit_record(
+            action="invoice.voided" if status == InvoiceStatus.VOID else "invoice.uncollectible",
+            actor=actor,
+            organization=invoice.organization,
+            target=invoice,
+            data={"source": "stripe" if from_stripe else "tollgate"},
+        )
+        # a voided invoice is forgiven: it no longer keeps the gateway at 402
+        if status == InvoiceStatus.VOID and not _has_failed_open_invoices(invoice.subscription):
+            subscription_services.subscription_payment_recovered(subscription=invoice.subscription)
+        if not from_stripe and invoice.collection_method == CollectionMethod.STRIPE:
+            transaction.on_commit(lambda: _after_close(invoice.pk))
     return invoice
 
 
-@transaction.atomic
-def invoice_mark_uncollectible(*, invoice: Invoice, actor) -> Invoice:
-    if not actor.is_staff:
-        raise Forbidden("Only staff write invoices off.")
-    invoice = Invoice.objects.select_for_update().get(pk=invoice.pk)
-    if invoice.status != InvoiceStatus.OPEN:
-        raise Conflict("Only open invoices can be written off.")
-    invoice.status = InvoiceStatus.UNCOLLECTIBLE
-    invoice.save(update_fields=["status", "updated_at"])
-    audit_record(
-        action="invoice.uncollectible",
-        actor=actor,
-        organization=invoice.organization,
-        target=invoice,
-    )
-    return invoice
+def _after_close(invoice_id: int) -> None:
+    from .tasks import sync_invoice_status
+
+    sync_invoice_status.delay(invoice_id)
 
 
 def invoice_refund(
@@ -343,11 +378,19 @@ def invoice_refund(
         invoice = Invoice.objects.select_for_update().get(pk=invoice.pk)
         if invoice.status != InvoiceStatus.PAID:
             raise Conflict("Only paid invoices can be refunded.")
+        blocked = refund_blocked_by_dispute(invoice)
+        if blocked:
+            raise Conflict(blocked, code="invoice_disputed")
         refundable = invoice.total - invoice.amount_refunded
         amount = refundable if amount is None else Decimal(amount)
-        if amount <= 0 or amount > refundable or amount != amount.quantize(Decimal("0.01")):
+        step = money_step(invoice.currency)  # the currency's minor unit: $0.01, ¥1, KWD 0.010
+        if amount <= 0 or amount > refundable or amount != round_money(amount, invoice.currency):
             raise ServiceError(
-                f"Refund between 0.01 and {refundable} (whole cents).", field="amount"
+                f"Refund between {format_money(step, invoice.currency)} and "
+                f"{format_money(refundable, invoice.currency)}, in steps of "
+                f"{format_money(step, invoice.currency)}.",
+                code="invalid_amount",
+                field="amount",
             )
         refund = Refund.objects.create(
             invoice=invoice, amount=amount, reason=reason[:300], created_by=actor

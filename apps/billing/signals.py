@@ -6,3 +6,5 @@ import django.dispatch
 invoice_paid = django.dispatch.Signal()
 invoice_refunded = django.dispatch.Signal()
 invoice_issued = django.dispatch.Signal()
+# `dispute_changed(dispute)`: a dispute was opened or closed (won or lost)
+dispute_changed = django.dispatch.Signal()

@@ -13,7 +13,8 @@ from django.conf import settings
 from django.urls import reverse
 from django.utils import timezone
 
-from apps.core.money import to_minor_units
+from apps.accounts.notifications import notify
+from apps.core.money import format_money, from_minor_units, to_minor_units
 
 from .collection import Collector
 from .models import BillingAccount, CollectionMethod, Invoice, InvoiceStatus, Refund
@@ -115,6 +116,35 @@ class StripeCollector(Collector):
             hosted_invoice_url=final.hosted_invoice_url or "",
             updated_at=timezone.now(),
         )
+        invoice.refresh_from_db(fields=["status", "stripe_invoice_id"])
+        if invoice.status in (InvoiceStatus.VOID, InvoiceStatus.UNCOLLECTIBLE):
+            # staff closed it while we were pushing it: the sync task found no Stripe id then
+            self.sync_status(invoice)
+
+    def sync_status(self, invoice) -> None:
+        """Void, or mark uncollectible, the Stripe copy of an invoice staff closed here.
+        Idempotent: nothing is sent when Stripe already agrees, and the call carries a key
+        of its own. An invoice Stripe was paid for meanwhile is left for staff to refund."""
+        invoice = Invoice.objects.get(pk=invoice.pk)
+        action = _STATUS_CALLS.get(invoice.status)
+        if action is None or not invoice.stripe_invoice_id:
+            return
+        target, call = action
+        with retry_on_transient_errors():
+            remote = stripe.Invoice.retrieve(invoice.stripe_invoice_id, **request_options())
+            if remote.status == target or remote.status == "void":
+                return
+            if remote.status == "paid":
+                logger.error(
+                    "invoice %s is %s here but Stripe collected it; refund it by hand",
+                    invoice.number,
+                    invoice.status,
+                )
+                return
+            getattr(stripe.Invoice, call)(
+                invoice.stripe_invoice_id,
+                **request_options(idempotency_key=f"tg-{target}-{invoice.public_id}"),
+            )
 
     def _create_draft(self, invoice: Invoice, customer: str):
         return stripe.Invoice.create(
@@ -154,10 +184,14 @@ class StripeCollector(Collector):
     # --- Refunds --------------------------------------------------------------------------
     def refund(self, invoice, refund) -> None:
         """Refund (part of) what Stripe collected for the invoice. Our Refund row exists
-        already (staff made it); this sends it once and records Stripe's id."""
+        already (staff made it); this sends it once and records Stripe's ids.
+
+        What a card paid goes back to the card. What Stripe settled from the customer's
+        balance (an invoice paid by credit, with no charge) cannot: that part is credited
+        back to the balance, where it pays the next invoices, and the consumer is told so."""
         refund = Refund.objects.select_related("invoice").get(pk=refund.pk)
         invoice = refund.invoice
-        if refund.stripe_refund_id:
+        if refund.sent_at or refund.stripe_refund_id:
             return
         if not invoice.stripe_invoice_id:
             logger.info(
@@ -166,36 +200,110 @@ class StripeCollector(Collector):
                 invoice.number,
             )
             return
+        currency = invoice.currency
+        wanted = to_minor_units(refund.amount, currency)
         with retry_on_transient_errors():
-            target = self._payment_of(invoice)
-            sent = stripe.Refund.create(
-                **target,
-                amount=to_minor_units(refund.amount, invoice.currency),
-                reason="requested_by_customer",
-                metadata={
-                    "tollgate_refund": refund.public_id,
-                    "tollgate_invoice": invoice.public_id,
-                },
-                **request_options(idempotency_key=f"tg-refund-{refund.public_id}"),
+            remote, payment, paid_by_card = self._payment_of(invoice)
+            to_card = min(wanted, max(paid_by_card - self._refunded_to_card(refund), 0))
+            sent = self._refund_card(refund, payment, to_card) if to_card else None
+            credited = (
+                self._credit_balance(refund, remote, wanted - to_card) if wanted > to_card else None
             )
-        Refund.objects.filter(pk=refund.pk, stripe_refund_id="").update(
-            stripe_refund_id=sent.id, updated_at=timezone.now()
+        Refund.objects.filter(pk=refund.pk, sent_at=None).update(
+            stripe_refund_id=sent.id if sent else "",
+            stripe_balance_transaction_id=credited.id if credited else "",
+            amount_to_balance=from_minor_units(wanted - to_card, currency),
+            sent_at=timezone.now(),
+            updated_at=timezone.now(),
+        )
+        refund.refresh_from_db()
+        _tell_refunded(refund)
+
+    @staticmethod
+    def _refunded_to_card(refund: Refund) -> int:
+        """Minor units earlier refunds of the invoice sent to its card."""
+        earlier = Refund.objects.filter(invoice=refund.invoice, pk__lt=refund.pk)
+        currency = refund.invoice.currency
+        return sum(
+            to_minor_units(r.amount - r.amount_to_balance, currency)
+            for r in earlier.exclude(sent_at=None, stripe_refund_id="")
         )
 
-    def _payment_of(self, invoice: Invoice) -> dict:
-        """What paid the Stripe invoice: since API version 2025-03-31 an invoice no longer
-        names its charge or payment intent; its `payments` (expanded) do."""
+    def _refund_card(self, refund: Refund, payment: dict, amount: int):
+        return stripe.Refund.create(
+            **payment,
+            amount=amount,
+            reason="requested_by_customer",
+            metadata={
+                "tollgate_refund": refund.public_id,
+                "tollgate_invoice": refund.invoice.public_id,
+            },
+            **request_options(idempotency_key=f"tg-refund-{refund.public_id}"),
+        )
+
+    def _credit_balance(self, refund: Refund, remote, amount: int):
+        """A negative customer balance transaction is a credit Stripe applies to the
+        customer's next invoices."""
+        invoice = refund.invoice
+        return stripe.Customer.create_balance_transaction(
+            stripe_id(remote.customer),
+            amount=-amount,
+            currency=invoice.currency.lower(),
+            description=f"Refund of Tollgate invoice {invoice.number}",
+            metadata={"tollgate_refund": refund.public_id, "tollgate_invoice": invoice.public_id},
+            **request_options(idempotency_key=f"tg-refund-credit-{refund.public_id}"),
+        )
+
+    def _payment_of(self, invoice: Invoice) -> tuple:
+        """(Stripe invoice, what a card paid it with, how much that paid in minor units).
+        Since API version 2025-03-31 an invoice no longer names its charge or payment
+        intent; its `payments` (expanded) do. A paid invoice without a paid payment was
+        settled from the customer's balance: nothing can go back to a card."""
         remote = stripe.Invoice.retrieve(
             invoice.stripe_invoice_id, expand=["payments"], **request_options()
         )
         payments = getattr(remote, "payments", None)
-        payments = payments.data if payments else []
-        for payment in payments:
+        for payment in payments.data if payments else []:
             if payment.status != "paid":
                 continue
             details = payment.payment
             if details.type == "payment_intent":
-                return {"payment_intent": stripe_id(details.payment_intent)}
+                return (
+                    remote,
+                    {"payment_intent": stripe_id(details.payment_intent)},
+                    (payment.amount_paid),
+                )
             if details.type == "charge":
-                return {"charge": stripe_id(details.charge)}
+                return remote, {"charge": stripe_id(details.charge)}, payment.amount_paid
+        if remote.status == "paid":
+            return remote, {}, 0
         raise LookupError(f"Stripe invoice {invoice.stripe_invoice_id} has no paid payment")
+
+
+_STATUS_CALLS = {
+    InvoiceStatus.VOID: ("void", "void_invoice"),
+    InvoiceStatus.UNCOLLECTIBLE: ("uncollectible", "mark_uncollectible"),
+}
+
+
+def _tell_refunded(refund: Refund) -> None:
+    invoice = refund.invoice
+    currency = invoice.currency
+    to_balance = refund.amount_to_balance
+    to_card = refund.amount - to_balance
+    parts = []
+    if to_card:
+        parts.append(f"{format_money(to_card, currency)} goes back to your card within days")
+    if to_balance:
+        parts.append(
+            f"{format_money(to_balance, currency)} is credited to your account balance "
+            "(the invoice was paid from it), which pays your next invoices"
+        )
+    notify(
+        organization=invoice.organization,
+        kind="invoice.refunded",
+        title=f"Refund of {format_money(refund.amount, currency)} for invoice {invoice.number}",
+        body="; ".join(parts) + ".",
+        url=reverse("billing:invoice", args=[invoice.public_id]),
+        email_capability="billing",
+    )

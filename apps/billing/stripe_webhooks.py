@@ -33,15 +33,23 @@ from djstripe.models import Event, WebhookEndpoint
 from djstripe.settings import djstripe_settings
 from djstripe.signals import WEBHOOK_SIGNALS
 
+from apps.accounts.notifications import notify
 from apps.core.audit import audit_record
 from apps.core.errors import Conflict
-from apps.core.money import from_minor_units
+from apps.core.money import format_money, from_minor_units, round_money
 from apps.subscriptions import services as subscription_services
 from apps.subscriptions.models import Subscription
 
 from . import signals
-from .models import BillingAccount, Invoice, InvoiceStatus, Refund
-from .services import billing_account, invoice_mark_paid, invoice_payment_failed
+from .disputes import dispute_record
+from .models import BillingAccount, DisputeStatus, Invoice, InvoiceStatus, Refund
+from .services import (
+    billing_account,
+    invoice_mark_paid,
+    invoice_mark_uncollectible,
+    invoice_payment_failed,
+    invoice_void,
+)
 from .stripe_client import from_timestamp, request_options, stripe_id
 
 logger = logging.getLogger(__name__)
@@ -288,6 +296,68 @@ def on_invoice_payment_failed(event: Event) -> None:
     invoice_payment_failed(invoice=invoice)
 
 
+def on_invoice_voided(event: Event) -> None:
+    """Voided in Stripe (the dashboard, or our own sync coming back): void it here too."""
+    _closed_in_stripe(event, invoice_void)
+
+
+def on_invoice_marked_uncollectible(event: Event) -> None:
+    _closed_in_stripe(event, invoice_mark_uncollectible)
+
+
+def _closed_in_stripe(event: Event, close) -> None:
+    stripe_invoice = event_object(event)
+    invoice = our_invoice(stripe_invoice)
+    if invoice is None:
+        logger.info("Stripe invoice %s is not one of ours; ignored", stripe_invoice.get("id"))
+        return
+    try:
+        close(invoice=invoice, from_stripe=True)
+    except Conflict:
+        # e.g. paid here (a bank transfer staff marked) and voided in Stripe: a person decides
+        logger.error(
+            "Stripe says invoice %s is %s, but it is %s here; reconcile it by hand",
+            invoice.number,
+            stripe_invoice.get("status"),
+            invoice.status,
+        )
+
+
+def on_invoice_payment_action_required(event: Event) -> None:
+    """The bank asks the consumer to authenticate the payment (3-D Secure): Stripe cannot
+    charge the card off-session, so the consumer must open the hosted invoice page and
+    confirm. Email them the link, once per payment attempt."""
+    stripe_invoice = event_object(event)
+    invoice = our_invoice(stripe_invoice)
+    if invoice is None:
+        return
+    attempt = int(stripe_invoice.get("attempt_count") or 1)
+    link = stripe_invoice.get("hosted_invoice_url") or invoice.hosted_invoice_url
+    with transaction.atomic():
+        invoice = Invoice.objects.select_for_update().get(pk=invoice.pk)
+        if invoice.status != InvoiceStatus.OPEN or attempt <= invoice.action_required_attempt:
+            return
+        invoice.action_required_attempt = attempt
+        invoice.hosted_invoice_url = link or ""
+        invoice.save(update_fields=["action_required_attempt", "hosted_invoice_url", "updated_at"])
+        audit_record(
+            action="invoice.payment_action_required",
+            organization=invoice.organization,
+            target=invoice,
+            data={"attempt": attempt},
+        )
+        notify(
+            organization=invoice.organization,
+            kind="invoice.payment_action_required",
+            title=f"Confirm the payment of invoice {invoice.number}",
+            body=f"Your bank asks you to confirm the payment of "
+            f"{format_money(invoice.total, invoice.currency)}. Open {link} and follow the "
+            "steps; until then the invoice stays open.",
+            url=link or reverse("billing:invoice", args=[invoice.public_id]),
+            email_capability="billing",
+        )
+
+
 # --- Refunds --------------------------------------------------------------------------------
 def on_charge_refunded(event: Event) -> None:
     """Refunds we send carry `tollgate_refund` metadata and are already recorded. A refund
@@ -333,7 +403,10 @@ def _record_outside_refund(invoice: Invoice, stripe_refund) -> None:
         if Refund.objects.filter(stripe_refund_id=stripe_refund.id).exists():
             return
         refundable = invoice.total - invoice.amount_refunded
-        amount = min(from_minor_units(stripe_refund.amount, invoice.currency), refundable)
+        amount = min(
+            round_money(from_minor_units(stripe_refund.amount, invoice.currency), invoice.currency),
+            refundable,
+        )
         if invoice.status != InvoiceStatus.PAID or amount <= 0:
             logger.error(
                 "Stripe refund %s does not fit invoice %s (%s, %s refundable)",
@@ -362,6 +435,35 @@ def _record_outside_refund(invoice: Invoice, stripe_refund) -> None:
         )
 
 
+# --- Disputes -------------------------------------------------------------------------------
+_DISPUTE_STATUS = {"won": DisputeStatus.WON, "lost": DisputeStatus.LOST, "warning_closed": "won"}
+
+
+def on_charge_dispute(event: Event) -> None:
+    """`charge.dispute.created` / `.closed`: record the dispute against the invoice its
+    payment paid (see `disputes.py`). Stripe's status decides, so an old "created" that
+    arrives after "closed" changes nothing."""
+    stripe_dispute = event_object(event)
+    invoice = _invoice_paid_by(stripe_id(stripe_dispute.get("payment_intent")))
+    if invoice is None:
+        logger.warning("dispute %s is about no invoice of ours", stripe_dispute.get("id"))
+        return
+    currency = invoice.currency
+    fees = sum(
+        bt.get("fee") or 0
+        for bt in stripe_dispute.get("balance_transactions") or []
+        if isinstance(bt, dict)
+    )
+    dispute_record(
+        invoice=invoice,
+        stripe_dispute_id=stripe_dispute["id"],
+        status=_DISPUTE_STATUS.get(stripe_dispute.get("status"), DisputeStatus.OPEN),
+        amount=round_money(from_minor_units(stripe_dispute.get("amount") or 0, currency), currency),
+        fee=round_money(from_minor_units(max(fees, 0), currency), currency),
+        reason=stripe_dispute.get("reason") or "",
+    )
+
+
 # --- Start-up -------------------------------------------------------------------------------
 def connect() -> None:
     """Connect billing's handlers (from BillingConfig.ready; safe to call twice)."""
@@ -370,4 +472,9 @@ def connect() -> None:
     register("customer.updated", on_customer_updated)
     register("invoice.paid", on_invoice_paid)
     register("invoice.payment_failed", on_invoice_payment_failed)
+    register("invoice.voided", on_invoice_voided)
+    register("invoice.marked_uncollectible", on_invoice_marked_uncollectible)
+    register("invoice.payment_action_required", on_invoice_payment_action_required)
     register("charge.refunded", on_charge_refunded)
+    register("charge.dispute.created", on_charge_dispute)
+    register("charge.dispute.closed", on_charge_dispute)

@@ -40,3 +40,9 @@ def collect_invoice(self, invoice_id: int) -> None:
 def send_refund(self, refund_id: int) -> None:
     refund = Refund.objects.select_related("invoice").get(pk=refund_id)
     collector().refund(refund.invoice, refund)
+
+
+@shared_task(**PAYMENT_CALL)
+def sync_invoice_status(self, invoice_id: int) -> None:
+    """Void or write off at Stripe what staff voided or wrote off here."""
+    collector().sync_status(Invoice.objects.get(pk=invoice_id))

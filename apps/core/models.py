@@ -88,3 +88,21 @@ class CacheVersion(models.Model):
     @classmethod
     def current(cls) -> int:
         return cls.objects.filter(pk=1).values_list("version", flat=True).first() or 0
+
+
+class IdempotencyRecord(models.Model):
+    """The first answer to a platform API request that carried an `Idempotency-Key`, kept
+    24 hours: the same key with the same request replays it without acting again; with a
+    different request it is refused (see apps/core/idempotency.py). `scope` is a hash of
+    who asked, the method, the path and the key; `fingerprint` a hash of the request."""
+
+    scope = models.CharField(max_length=64, unique=True)
+    fingerprint = models.CharField(max_length=64)
+    completed = models.BooleanField(default=False)
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    content_type = models.CharField(max_length=100, blank=True)
+    body = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    def __str__(self):
+        return f"Idempotent request {self.scope[:12]} ({self.status_code or 'in progress'})"

@@ -5,6 +5,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.accounts.scoping import OrganizationScopedMixin
+from apps.core.idempotency import idempotent
 
 from . import selectors, services
 from .models import GRACE_PERIODS, ApiKey
@@ -47,6 +48,7 @@ class KeyListCreateView(_KeyScoped, generics.ListAPIView):
         responses={201: ApiKeyCreatedOutput},
         summary="Create an API key (the secret is in this response only)",
     )
+    @idempotent(secret_fields=("key",))
     def post(self, request):
         data = self.validated(ApiKeyCreateInput, context={"organization": self.organization})
         key, secret = services.api_key_create(
@@ -68,6 +70,7 @@ class KeyDetailView(_KeyScoped, APIView):
         return Response(ApiKeyOutput(self.key(key_id)).data)
 
     @extend_schema(responses={204: None}, summary="Revoke an API key (effective at once)")
+    @idempotent
     def delete(self, request, key_id: str):
         services.api_key_revoke(actor=request.user, key=self.key(key_id))
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -82,6 +85,7 @@ class KeyRotateView(_KeyScoped, APIView):
         responses={201: ApiKeyCreatedOutput},
         summary="Rotate an API key: a new key, the old one works for the grace period",
     )
+    @idempotent(secret_fields=("key",))
     def post(self, request, key_id: str):
         key = self.key(key_id)
         data = self.validated(ApiKeyRotateInput)

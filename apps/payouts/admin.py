@@ -118,6 +118,9 @@ class PayoutAdmin(ReadOnlyAdmin):
         "amount_display",
         "method",
         "status_badge",
+        "attempts",
+        "next_attempt_at",
+        "problem",
         "created_at",
         "paid_at",
     ]
@@ -130,6 +133,12 @@ class PayoutAdmin(ReadOnlyAdmin):
     @admin.display(description="amount", ordering="amount")
     def amount_display(self, payout):
         return format_money(payout.amount, payout.currency)
+
+    @admin.display(description="problem")
+    def problem(self, payout):
+        """Why Stripe refused: the failure (permanent) or the last error of a payout that
+        is being retried (transient)."""
+        return payout.failure_reason or payout.last_error or "—"
 
     @admin.display(description="status", ordering="status")
     def status_badge(self, payout):

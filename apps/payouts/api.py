@@ -5,15 +5,17 @@ from decimal import Decimal
 
 from django.conf import settings
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import generics
+from rest_framework import generics, permissions, serializers
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.accounts.scoping import OrganizationScopedMixin
 from apps.core.errors import ServiceError
+from apps.core.idempotency import idempotent
 
-from . import selectors
+from . import selectors, services
+from .models import Payout
 from .periods import parse_month
 from .serializers import BalanceOutput, LedgerEntryOutput, PayoutOutput
 
@@ -27,7 +29,7 @@ class ProviderBalanceView(OrganizationScopedMixin, APIView):
         organization = self.organization
         account = selectors.provider_account(organization)
         summary = selectors.balance_summary(organization, account)
-        upcoming = selectors.next_payout(organization, balance=summary.balance, account=account)
+        upcoming = selectors.next_payout(organization, balance=summary.payable, account=account)
         data = {
             **summary.__dict__,
             "payout_minimum": Decimal(settings.PAYOUT_MINIMUM),
@@ -85,3 +87,60 @@ class ProviderLedgerView(OrganizationScopedMixin, generics.ListAPIView):
     )
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
+
+
+# --- Staff: payout actions (every one honours Idempotency-Key) -----------------------------
+class PayoutRunInput(serializers.Serializer):
+    period = serializers.CharField(required=False, help_text="YYYY-MM; default this month.")
+
+
+class PayoutRunOutput(serializers.Serializer):
+    period = serializers.CharField()
+    created = PayoutOutput(many=True)
+    resent = PayoutOutput(many=True)
+    failed_organizations = serializers.IntegerField()
+
+
+class MarkPaidInput(serializers.Serializer):
+    reference = serializers.CharField(max_length=120, required=False, allow_blank=True)
+
+
+class PayoutRunView(APIView):
+    permission_classes = [permissions.IsAdminUser]
+
+    @extend_schema(
+        request=PayoutRunInput, responses=PayoutRunOutput, summary="Staff: run payouts now"
+    )
+    @idempotent
+    def post(self, request):
+        serializer = PayoutRunInput(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        report = services.run_payouts(serializer.validated_data.get("period"))
+        data = {
+            "period": report.period,
+            "created": report.created,
+            "resent": report.resent,
+            "failed_organizations": len(report.failed_organization_ids),
+        }
+        return Response(PayoutRunOutput(data).data)
+
+
+class PayoutMarkPaidView(APIView):
+    permission_classes = [permissions.IsAdminUser]
+
+    @extend_schema(
+        request=MarkPaidInput,
+        responses=PayoutOutput,
+        summary="Staff: mark a manual payout paid (bank transfer sent)",
+    )
+    @idempotent
+    def post(self, request, payout_id: str):
+        payout = Payout.objects.filter(public_id=payout_id).first()
+        if payout is None:
+            raise NotFound("No such payout.")
+        serializer = MarkPaidInput(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        payout = services.payout_mark_paid(
+            payout=payout, actor=request.user, **serializer.validated_data
+        )
+        return Response(PayoutOutput(payout).data)

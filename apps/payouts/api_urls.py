@@ -11,4 +11,10 @@ urlpatterns = [
         name="provider-payout",
     ),
     path("provider/ledger/", api.ProviderLedgerView.as_view(), name="provider-ledger"),
+    path("payouts/run/", api.PayoutRunView.as_view(), name="payouts-run"),
+    path(
+        "payouts/<str:payout_id>/mark-paid/",
+        api.PayoutMarkPaidView.as_view(),
+        name="payout-mark-paid",
+    ),
 ]

@@ -7,7 +7,7 @@ class PayoutsConfig(AppConfig):
     verbose_name = "Payouts"
 
     def ready(self):
-        from . import receivers, webhooks
+        from . import checks, receivers, webhooks  # noqa: F401 (checks registers itself)
 
         receivers.connect()
         webhooks.connect()

@@ -12,7 +12,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from apps.accounts.models import Organization, User
-from apps.billing.models import InvoiceLine, Refund
+from apps.billing.models import Dispute, InvoiceLine, Refund
 from apps.core.models import PublicIdField, TimeStampedModel
 from apps.core.money import MoneyField
 
@@ -66,6 +66,17 @@ class LedgerKind(models.TextChoices):
     REFUND_REVERSAL = "refund_reversal", "Refund"
     PAYOUT = "payout", "Payout"
     PAYOUT_REVERSAL = "payout_reversal", "Payout returned"
+    DISPUTE_OPENED = "dispute_opened", "Dispute opened (earnings frozen)"
+    DISPUTE_WON = "dispute_won", "Dispute won (earnings released)"
+    DISPUTE_LOST = "dispute_lost", "Dispute lost"
+    DISPUTE_FEE = "dispute_fee", "Dispute fee"
+    TRANSFER_REVERSAL = "transfer_reversal", "Recovered from Stripe"
+
+
+# What each kind counts as on the balance: taken back from the provider (refunds, lost
+# disputes and their fees) or paid to them (payouts, less what came back)
+REVERSED_KINDS = (LedgerKind.REFUND_REVERSAL, LedgerKind.DISPUTE_LOST, LedgerKind.DISPUTE_FEE)
+PAID_KINDS = (LedgerKind.PAYOUT, LedgerKind.PAYOUT_REVERSAL, LedgerKind.TRANSFER_REVERSAL)
 
 
 class LedgerEntry(models.Model):
@@ -93,6 +104,14 @@ class LedgerEntry(models.Model):
     payout = models.ForeignKey(
         "Payout", null=True, blank=True, on_delete=models.PROTECT, related_name="entries"
     )
+    dispute = models.ForeignKey(
+        Dispute, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    # When the amount becomes payable: an earning PAYOUT_HOLD_DAYS after the payment
+    # cleared (its reversals with it); empty means at once. Entries of an invoice under an
+    # open dispute stay frozen, whatever this says.
+    available_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    stripe_reversal_id = models.CharField(max_length=64, blank=True)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
 
     class Meta:
@@ -112,8 +131,23 @@ class LedgerEntry(models.Model):
             ),
             models.UniqueConstraint(
                 fields=["payout", "kind"],
-                condition=Q(payout__isnull=False),
+                condition=Q(payout__isnull=False, kind__in=["payout", "payout_reversal"]),
                 name="payouts_one_entry_per_payout_and_kind",
+            ),
+            models.UniqueConstraint(
+                fields=["dispute", "invoice_line", "kind"],
+                condition=Q(dispute__isnull=False, invoice_line__isnull=False),
+                name="payouts_one_dispute_entry_per_line",
+            ),
+            models.UniqueConstraint(
+                fields=["dispute", "organization", "kind"],
+                condition=Q(dispute__isnull=False, invoice_line__isnull=True),
+                name="payouts_one_dispute_entry_per_provider",
+            ),
+            models.UniqueConstraint(
+                fields=["stripe_reversal_id"],
+                condition=~Q(stripe_reversal_id=""),
+                name="payouts_one_entry_per_transfer_reversal",
             ),
         ]
 
@@ -150,6 +184,18 @@ class Payout(TimeStampedModel):
     stripe_account_id = models.CharField(max_length=64, blank=True)
     stripe_transfer_id = models.CharField(max_length=64, blank=True, db_index=True)
     transfer_attempted_at = models.DateTimeField(null=True, blank=True)
+    # retries of a transfer Stripe refused for a passing reason (its own trouble, too little
+    # platform balance): the retry job sends it again at `next_attempt_at`
+    attempts = models.PositiveSmallIntegerField(default=0)
+    retry_round = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    last_error = models.CharField(max_length=300, blank=True)
+    invoices = models.ManyToManyField(
+        "billing.Invoice",
+        blank=True,
+        related_name="+",
+        help_text="The invoices whose earnings this payout pays out (the transfer's group).",
+    )
     failure_reason = models.CharField(max_length=300, blank=True)
     reference = models.CharField(
         max_length=120, blank=True, help_text="The bank transfer's reference, for manual payouts."

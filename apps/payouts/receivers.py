@@ -9,7 +9,7 @@ every payout run) enters what it missed. Unique constraints make a repeat enter 
 
 import logging
 
-from apps.billing.signals import invoice_paid, invoice_refunded
+from apps.billing.signals import dispute_changed, invoice_paid, invoice_refunded
 
 from . import services
 
@@ -19,6 +19,7 @@ logger = logging.getLogger(__name__)
 def connect() -> None:
     invoice_paid.connect(on_invoice_paid, dispatch_uid="payouts.on_invoice_paid")
     invoice_refunded.connect(on_invoice_refunded, dispatch_uid="payouts.on_invoice_refunded")
+    dispute_changed.connect(on_dispute_changed, dispatch_uid="payouts.on_dispute_changed")
 
 
 def on_invoice_paid(sender, invoice, **kwargs) -> None:
@@ -33,3 +34,10 @@ def on_invoice_refunded(sender, invoice, refund, **kwargs) -> None:
         services.ledger_reverse_refund(refund_id=refund.pk)
     except Exception:
         logger.exception("reversing refund %s on the ledger failed; reconcile retries", refund.pk)
+
+
+def on_dispute_changed(sender, dispute, **kwargs) -> None:
+    try:
+        services.ledger_enter_dispute(dispute_id=dispute.pk)
+    except Exception:
+        logger.exception("entering dispute %s on the ledger failed; reconcile retries", dispute.pk)

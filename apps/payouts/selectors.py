@@ -6,13 +6,23 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from django.conf import settings
-from django.db.models import OuterRef, Q, QuerySet, Subquery, Sum
+from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery, Sum
 from django.db.models.functions import Coalesce, Round, TruncMonth
 from django.utils import timezone
 
+from apps.billing.models import Dispute, DisputeStatus
 from apps.core.money import ZERO, MoneyField, format_money, round_money
 
-from .models import LedgerEntry, LedgerKind, Payout, PayoutMethod, PayoutStatus, ProviderAccount
+from .models import (
+    PAID_KINDS,
+    REVERSED_KINDS,
+    LedgerEntry,
+    LedgerKind,
+    Payout,
+    PayoutMethod,
+    PayoutStatus,
+    ProviderAccount,
+)
 from .periods import first_of_next_month, month_bounds, month_of
 
 
@@ -34,6 +44,83 @@ def fee_percent_for(account: ProviderAccount | None) -> Decimal:
 def _money(total) -> Decimal:
     """A sum from the database, to the cent: SQLite adds decimals as floats."""
     return round_money(total or ZERO)
+
+
+@dataclass(frozen=True)
+class Balances:
+    """A provider's balance by state, now. `pending` is within its holdback, `held` frozen
+    by an open dispute, `payable` the rest (negative when refunds or lost disputes took
+    back more than is left: later earnings cover it first). `earned` is the provider's
+    share of everything collected, `reversed` (negative) what refunds, lost disputes and
+    dispute fees took back, `paid` what payouts sent less what came back. Always:
+    payable + pending + held + paid - reversed == earned."""
+
+    payable: Decimal
+    pending: Decimal
+    held: Decimal
+    paid: Decimal
+    reversed: Decimal
+    earned: Decimal
+
+    @property
+    def balance(self) -> Decimal:
+        return self.payable + self.pending + self.held
+
+    @property
+    def recoverable(self) -> Decimal:
+        """What is the provider's without waiting for the holdback: payable, and what a
+        dispute may still give back. Below zero, the provider owes it."""
+        return self.payable + self.held
+
+
+def _frozen():
+    """Entries of an invoice with an open dispute."""
+    return Exists(
+        Dispute.objects.filter(invoice=OuterRef("invoice_line__invoice"), status=DisputeStatus.OPEN)
+    )
+
+
+def balances_of(organization_id: int, now: dt.datetime | None = None) -> Balances:
+    now = now or timezone.now()
+    totals = (
+        LedgerEntry.objects.filter(organization_id=organization_id)
+        .annotate(frozen=_frozen())
+        .aggregate(
+            balance=Sum("amount"),
+            held=Sum("amount", filter=Q(frozen=True)),
+            pending=Sum("amount", filter=Q(frozen=False, available_at__gt=now)),
+            paid=Sum("amount", filter=Q(kind__in=PAID_KINDS)),
+            reversed=Sum("amount", filter=Q(kind__in=REVERSED_KINDS)),
+            earned=Sum("amount", filter=Q(kind=LedgerKind.EARNING)),
+        )
+    )
+    balance, held, pending = (_money(totals[k]) for k in ("balance", "held", "pending"))
+    return Balances(
+        payable=balance - held - pending,
+        pending=pending,
+        held=held,
+        paid=-_money(totals["paid"]),
+        reversed=_money(totals["reversed"]),
+        earned=_money(totals["earned"]),
+    )
+
+
+def invoices_paid_out_by(payout: Payout, now: dt.datetime | None = None) -> list[int]:
+    """The invoices a new payout pays out: those whose earnings are payable now (past the
+    holdback, not frozen) and that no earlier payout of the provider covered."""
+    now = now or timezone.now()
+    covered = Payout.invoices.through.objects.filter(
+        payout__organization_id=payout.organization_id
+    ).exclude(payout=payout)
+    return list(
+        LedgerEntry.objects.filter(organization_id=payout.organization_id, kind=LedgerKind.EARNING)
+        .annotate(frozen=_frozen())
+        .filter(frozen=False)
+        .filter(Q(available_at__isnull=True) | Q(available_at__lte=now))
+        .exclude(invoice_line__invoice__in=covered.values("invoice"))
+        .values_list("invoice_line__invoice", flat=True)
+        .distinct()
+    )
 
 
 def balance_of(organization_id: int) -> Decimal:
@@ -79,6 +166,15 @@ class BalanceSummary:
     paid_out: Decimal
     in_transit: Decimal  # payouts made by a run and not yet paid
     fee_percent: Decimal
+    payable: Decimal = ZERO  # see Balances
+    pending: Decimal = ZERO
+    held: Decimal = ZERO
+    reversed: Decimal = ZERO
+    hold_days: int = 0
+
+    @property
+    def not_yet_payable(self) -> Decimal:
+        return self.pending + self.held
 
 
 def balance_summary(organization, account: ProviderAccount | None = None) -> BalanceSummary:
@@ -97,6 +193,7 @@ def balance_summary(organization, account: ProviderAccount | None = None) -> Bal
             Sum("amount", filter=Q(status=PayoutStatus.PENDING)), ZERO, output_field=MoneyField()
         ),
     )
+    buckets = balances_of(organization.pk)
     return BalanceSummary(
         balance=_money(totals["balance"]),
         currency=settings.CURRENCY,
@@ -106,6 +203,11 @@ def balance_summary(organization, account: ProviderAccount | None = None) -> Bal
         paid_out=_money(payouts["paid"]),
         in_transit=_money(payouts["pending"]),
         fee_percent=fee_percent_for(account),
+        payable=buckets.payable,
+        pending=buckets.pending,
+        held=buckets.held,
+        reversed=buckets.reversed,
+        hold_days=settings.PAYOUT_HOLD_DAYS,
     )
 
 
@@ -215,9 +317,11 @@ def payout_for(organization, public_id: str) -> Payout | None:
 
 def earnings_for(organization) -> QuerySet[LedgerEntry]:
     """One row per invoice line the provider earned from, newest first, with what refunds
-    took back (`refunded`, `refunded_gross`: negative or zero)."""
+    and lost disputes took back (`refunded`: negative or zero) and whether an open dispute
+    freezes it (`frozen`)."""
     reversals = LedgerEntry.objects.filter(
-        kind=LedgerKind.REFUND_REVERSAL, invoice_line=OuterRef("invoice_line")
+        kind__in=[LedgerKind.REFUND_REVERSAL, LedgerKind.DISPUTE_LOST],
+        invoice_line=OuterRef("invoice_line"),
     ).values("invoice_line")
     return (
         LedgerEntry.objects.filter(organization=organization, kind=LedgerKind.EARNING)
@@ -231,6 +335,7 @@ def earnings_for(organization) -> QuerySet[LedgerEntry]:
                 ),
                 2,
             ),
+            frozen=_frozen(),
         )
         .order_by("-created_at", "-id")
     )

@@ -25,7 +25,24 @@ class StripeAccountOutput(serializers.Serializer):
 
 
 class BalanceOutput(serializers.Serializer):
-    balance = serializers.DecimalField(**MONEY, help_text="Earned and not yet paid out.")
+    balance = serializers.DecimalField(
+        **MONEY, help_text="Earned and not yet paid out: payable + pending + held."
+    )
+    payable = serializers.DecimalField(
+        **MONEY,
+        help_text="What the next payout run pays (if it reaches the minimum). Negative when "
+        "refunds or lost disputes took back more than is left; later earnings cover it.",
+    )
+    pending = serializers.DecimalField(
+        **MONEY, help_text="Earnings within their holdback (hold_days after the payment)."
+    )
+    held = serializers.DecimalField(
+        **MONEY, help_text="Earnings of invoices under an open dispute: frozen until it closes."
+    )
+    reversed = serializers.DecimalField(
+        **MONEY, help_text="What refunds, lost disputes and dispute fees took back (negative)."
+    )
+    hold_days = serializers.IntegerField(help_text="PAYOUT_HOLD_DAYS.")
     currency = serializers.CharField()
     earned = serializers.DecimalField(**MONEY, help_text="Net earnings after refunds.")
     gross = serializers.DecimalField(**MONEY, help_text="What consumers paid, after refunds.")
@@ -79,7 +96,14 @@ class LedgerEntryOutput(serializers.ModelSerializer):
             "currency",
             "invoice",
             "payout",
+            "available_at",
         ]
+        extra_kwargs = {
+            "available_at": {
+                "help_text": "When the amount becomes payable (earnings: the holdback's end); "
+                "null: at once. Entries of an invoice under an open dispute stay frozen."
+            }
+        }
 
     def get_invoice(self, entry) -> str | None:
         line = entry.invoice_line

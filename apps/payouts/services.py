@@ -13,21 +13,22 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Exists, OuterRef, Sum
+from django.db.models import Exists, F, OuterRef, Q, Sum
 from django.db.models.functions import Coalesce
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
-from apps.accounts.notifications import notify
+from apps.accounts.notifications import notify, notify_staff
 from apps.accounts.services import require_capability
-from apps.billing.models import Invoice, InvoiceLine, InvoiceStatus, Refund
+from apps.billing.models import Dispute, DisputeStatus, Invoice, InvoiceLine, InvoiceStatus, Refund
 from apps.core.audit import audit_record
 from apps.core.errors import Conflict, Forbidden, ServiceError
-from apps.core.money import ZERO, format_money, from_minor_units, round_money, to_minor_units
+from apps.core.money import ZERO, format_money, from_steps, round_money, to_steps
 from apps.subscriptions.rating import split_provider_share
 
 from . import selectors, stripe_connect
-from .allocation import refunded_per_line
+from .allocation import apportion, refunded_per_line
+from .checks import currency_conflicts, refusal
 from .models import LedgerEntry, LedgerKind, Payout, PayoutMethod, PayoutStatus, ProviderAccount
 from .periods import month_of, parse_month
 
@@ -134,10 +135,16 @@ def ledger_enter_invoice(*, invoice_id: int) -> list[LedgerEntry]:
         return _insert(entries)
 
 
+def payable_from(paid_at: dt.datetime | None) -> dt.datetime:
+    """When an earning of a payment that cleared at `paid_at` becomes payable."""
+    return (paid_at or timezone.now()) + dt.timedelta(days=settings.PAYOUT_HOLD_DAYS)
+
+
 def _earning(invoice: Invoice, line: InvoiceLine, account: ProviderAccount) -> LedgerEntry:
     fee_percent = selectors.fee_percent_for(account)
     share, fee = split_provider_share(line.amount, fee_percent, invoice.currency)
     return LedgerEntry(
+        available_at=payable_from(invoice.paid_at),
         organization_id=line.provider_id,
         kind=LedgerKind.EARNING,
         amount=share,
@@ -179,14 +186,14 @@ def ledger_reverse_refund(*, refund_id: int) -> list[LedgerEntry]:
     ledger_enter_invoice(invoice_id=invoice.pk)  # heals a lost `invoice_paid`
     lines = list(invoice.lines.order_by("position", "id"))
     currency = invoice.currency
-    amounts = [to_minor_units(line.amount, currency) for line in lines]
+    amounts = [to_steps(line.amount, currency) for line in lines]
     refunded_before = round_money(  # SQLite adds decimals as floats
         Refund.objects.filter(invoice=invoice, pk__lt=refund.pk).aggregate(t=Sum("amount"))["t"]
         or ZERO,
         currency,
     )
-    before = refunded_per_line(amounts, to_minor_units(refunded_before, currency))
-    after = refunded_per_line(amounts, to_minor_units(refunded_before + refund.amount, currency))
+    before = refunded_per_line(amounts, to_steps(refunded_before, currency))
+    after = refunded_per_line(amounts, to_steps(refunded_before + refund.amount, currency))
     earnings = {
         entry.invoice_line_id: entry
         for entry in LedgerEntry.objects.filter(kind=LedgerKind.EARNING, invoice_line__in=lines)
@@ -200,33 +207,281 @@ def ledger_reverse_refund(*, refund_id: int) -> list[LedgerEntry]:
                 refund,
                 line,
                 earnings[line.pk],
-                from_minor_units(was, currency),
-                from_minor_units(now, currency),
+                from_steps(was, currency),
+                from_steps(now, currency),
             )
             for line, was, now in zip(lines, before, after, strict=True)
             if now != was
         ]
-        return _insert(entries)
+        inserted = _insert(entries)
+        _recover_later({entry.organization_id for entry in inserted}, refund.public_id)
+        return inserted
 
 
 def _reversal(
     refund: Refund, line: InvoiceLine, earning: LedgerEntry, was: Decimal, now: Decimal
 ) -> LedgerEntry:
-    currency = earning.currency
-    share_now, fee_now = split_provider_share(now, earning.fee_percent, currency)
-    share_was, fee_was = split_provider_share(was, earning.fee_percent, currency)
+    share, gross, fee = _taken_back(earning, was, now)
     return LedgerEntry(
         organization_id=line.provider_id,
         kind=LedgerKind.REFUND_REVERSAL,
-        amount=share_was - share_now,
-        gross=was - now,
-        platform_fee=fee_was - fee_now,
+        amount=share,
+        gross=gross,
+        platform_fee=fee,
         fee_percent=earning.fee_percent,
-        currency=currency,
+        currency=earning.currency,
         description=f"Refund of {refund.invoice.number} · {line.description}"[:300],
         invoice_line=line,
         refund=refund,
+        available_at=earning.available_at,  # leaves the bucket its earning is in
     )
+
+
+def _taken_back(earning: LedgerEntry, was: Decimal, now: Decimal) -> tuple:
+    """(share, gross, fee) a line gives back when its cumulative reversal grows from `was`
+    to `now`, split with the fee its earning was split with (all negative or zero)."""
+    currency = earning.currency
+    share_now, fee_now = split_provider_share(now, earning.fee_percent, currency)
+    share_was, fee_was = split_provider_share(was, earning.fee_percent, currency)
+    return share_was - share_now, was - now, fee_was - fee_now
+
+
+# --- Disputes ---------------------------------------------------------------------------
+def ledger_enter_dispute(*, dispute_id: int) -> list[LedgerEntry]:
+    """Bring the ledger in line with a dispute: when it opens, each provider of the invoice
+    gets an entry saying its earnings from it are frozen (they stay on the balance but
+    are not payable while the dispute is open, see `selectors.balances_of`); won, an entry
+    says they are released; lost, each line's remaining share is reversed with the
+    platform fee (as a refund of what is left would), and with DISPUTE_FEE_PAYER=provider
+    Stripe's dispute fee is charged to the providers pro rata. Idempotent: every entry is
+    unique per dispute, so repeated or out-of-order news enters nothing twice."""
+    dispute = Dispute.objects.select_related("invoice").get(pk=dispute_id)
+    invoice = dispute.invoice
+    ledger_enter_invoice(invoice_id=invoice.pk)  # heals a lost `invoice_paid`
+    lines = list(invoice.lines.order_by("position", "id"))
+    earnings = {
+        entry.invoice_line_id: entry
+        for entry in LedgerEntry.objects.filter(kind=LedgerKind.EARNING, invoice_line__in=lines)
+    }
+    with transaction.atomic():
+        _lock_accounts(line.provider_id for line in lines)
+        existing = set(LedgerEntry.objects.filter(dispute=dispute).values_list("kind", flat=True))
+        entries = []
+        if LedgerKind.DISPUTE_OPENED not in existing:
+            entries += _dispute_notes(dispute, lines, earnings, LedgerKind.DISPUTE_OPENED)
+        if dispute.status == DisputeStatus.WON and LedgerKind.DISPUTE_WON not in existing:
+            entries += _dispute_notes(dispute, lines, earnings, LedgerKind.DISPUTE_WON)
+        if dispute.status == DisputeStatus.LOST and LedgerKind.DISPUTE_LOST not in existing:
+            entries += _dispute_lost(dispute, lines, earnings)
+            if settings.DISPUTE_FEE_PAYER == "provider" and dispute.fee > 0:
+                entries += _dispute_fees(dispute, lines)
+        inserted = _insert(entries)
+        for entry in inserted:
+            if entry.invoice_line_id is None and entry.kind != LedgerKind.DISPUTE_FEE:
+                _tell_dispute(entry)
+        if dispute.status == DisputeStatus.LOST:
+            _recover_later({entry.organization_id for entry in inserted}, dispute.public_id)
+    return inserted
+
+
+def _provider_shares(lines, earnings) -> dict[int, Decimal]:
+    """Each provider's net share of the invoice: earnings less what refunds took back."""
+    shares: dict[int, Decimal] = {}
+    taken = dict(
+        LedgerEntry.objects.filter(kind=LedgerKind.REFUND_REVERSAL, invoice_line__in=lines)
+        .values_list("invoice_line")
+        .annotate(total=Sum("amount"))
+    )
+    for line in lines:
+        if line.pk in earnings:
+            net = earnings[line.pk].amount + round_money(taken.get(line.pk) or ZERO)
+            shares[line.provider_id] = shares.get(line.provider_id, ZERO) + net
+    return shares
+
+
+_DISPUTE_NOTES = {
+    LedgerKind.DISPUTE_OPENED: "Dispute opened on {number}: {amount} of your earnings frozen "
+    "until the bank decides",
+    LedgerKind.DISPUTE_WON: "Dispute won on {number}: {amount} of your earnings released",
+}
+
+
+def _dispute_notes(dispute, lines, earnings, kind) -> list[LedgerEntry]:
+    """One entry per provider that explains a step and moves no money (amount 0)."""
+    invoice = dispute.invoice
+    return [
+        LedgerEntry(
+            organization_id=provider_id,
+            kind=kind,
+            amount=ZERO,
+            currency=invoice.currency,
+            description=_DISPUTE_NOTES[kind].format(
+                number=invoice.number, amount=format_money(share, invoice.currency)
+            )[:300],
+            dispute=dispute,
+        )
+        for provider_id, share in sorted(_provider_shares(lines, earnings).items())
+    ]
+
+
+def _dispute_lost(dispute, lines, earnings) -> list[LedgerEntry]:
+    """Reverse, on each line, what the bank took back: the cumulative allocation of the
+    refunds before it plus the disputed amount, minus that of the refunds alone (see
+    `ledger_reverse_refund`), split with each earning's fee, so the platform gives back
+    its fee too."""
+    invoice = dispute.invoice
+    currency = invoice.currency
+    amounts = [to_steps(line.amount, currency) for line in lines]
+    refunded = to_steps(_refunded_total(invoice), currency)
+    taken = min(to_steps(dispute.amount, currency), sum(amounts) - refunded)
+    before = refunded_per_line(amounts, refunded)
+    after = refunded_per_line(amounts, refunded + taken)
+    entries = []
+    for line, was, now in zip(lines, before, after, strict=True):
+        if now == was or line.pk not in earnings:
+            continue
+        share, gross, fee = _taken_back(
+            earnings[line.pk], from_steps(was, currency), from_steps(now, currency)
+        )
+        entries.append(
+            LedgerEntry(
+                organization_id=line.provider_id,
+                kind=LedgerKind.DISPUTE_LOST,
+                amount=share,
+                gross=gross,
+                platform_fee=fee,
+                fee_percent=earnings[line.pk].fee_percent,
+                currency=currency,
+                description=f"Dispute lost on {invoice.number} · {line.description}"[:300],
+                invoice_line=line,
+                dispute=dispute,
+                available_at=earnings[line.pk].available_at,
+            )
+        )
+    return entries
+
+
+def _dispute_fees(dispute, lines) -> list[LedgerEntry]:
+    """Stripe's dispute fee, shared by the invoice's providers pro rata to their lines."""
+    currency = dispute.invoice.currency
+    gross: dict[int, int] = {}
+    for line in lines:
+        if line.amount > 0:
+            gross[line.provider_id] = gross.get(line.provider_id, 0) + to_steps(
+                line.amount, currency
+            )
+    providers = sorted(gross)
+    fee = to_steps(dispute.fee, currency)
+    parts = apportion([gross[p] for p in providers], min(fee, sum(gross.values())))
+    return [
+        LedgerEntry(
+            organization_id=provider_id,
+            kind=LedgerKind.DISPUTE_FEE,
+            amount=-from_steps(part, currency),
+            currency=currency,
+            description=f"Dispute fee for {dispute.invoice.number} (Stripe's, lost dispute)",
+            dispute=dispute,
+        )
+        for provider_id, part in zip(providers, parts, strict=True)
+        if part
+    ]
+
+
+def _tell_dispute(entry: LedgerEntry) -> None:
+    titles = {
+        LedgerKind.DISPUTE_OPENED: "A payment of your API is disputed",
+        LedgerKind.DISPUTE_WON: "Dispute won: earnings released",
+    }
+    notify(
+        organization=entry.organization,
+        kind=f"payouts.{entry.kind}",
+        title=titles[entry.kind],
+        body=entry.description + ".",
+        url=console_url(),
+        email_capability="billing",
+    )
+
+
+def _refunded_total(invoice: Invoice) -> Decimal:
+    total = Refund.objects.filter(invoice=invoice).aggregate(t=Sum("amount"))["t"]
+    return round_money(total or ZERO, invoice.currency)  # SQLite adds decimals as floats
+
+
+# --- Recovering a negative balance ---------------------------------------------------------
+def _recover_later(organization_ids, cause: str) -> None:
+    """After a reversal: try to pull what a provider now owes back from its Stripe transfers
+    (after the commit, from a task)."""
+    if not selectors.stripe_configured():
+        return
+    from .tasks import recover_negative_balance
+
+    for organization_id in sorted(organization_ids):
+        transaction.on_commit(
+            lambda org=organization_id: recover_negative_balance.delay(org, cause)
+        )
+
+
+def ledger_recover(*, organization_id: int, cause: str) -> list[LedgerEntry]:
+    """A refund or lost dispute after a payout leaves the provider owing money (its balance,
+    less what is still pending, below zero). Where Stripe allows, reverse that much of the
+    provider's latest transfers; a `transfer_reversal` entry puts it back on the balance.
+    What Stripe refuses (the connected account has spent it) stays owed and is recovered
+    from later earnings. Idempotent: the Stripe key names the cause and the payout, and a
+    reversal is entered once (unique Stripe id)."""
+    if not selectors.stripe_configured():
+        return []
+    import stripe
+
+    entered = []
+    owed = -selectors.balances_of(organization_id).recoverable
+    payouts = (
+        Payout.objects.filter(
+            organization_id=organization_id,
+            method=PayoutMethod.STRIPE,
+            status=PayoutStatus.PAID,
+        )
+        .exclude(stripe_transfer_id="")
+        .order_by("-paid_at", "-id")
+    )
+    for payout in payouts:
+        if owed <= 0:
+            break
+        recovered = payout.entries.filter(kind=LedgerKind.TRANSFER_REVERSAL).aggregate(
+            t=Sum("amount")
+        )["t"]
+        take = min(owed, payout.amount - round_money(recovered or ZERO, payout.currency))
+        if take <= 0:
+            continue
+        try:
+            reversal = stripe_connect.reverse_transfer(
+                payout, take, idempotency_key=f"tg-recover-{cause}-{payout.public_id}"
+            )
+        except stripe.StripeError as error:
+            logger.warning(
+                "recovering %s from transfer %s failed (%s); later earnings cover it",
+                take,
+                payout.stripe_transfer_id,
+                stripe_connect.error_message(error),
+            )
+            break
+        with transaction.atomic():
+            _lock_accounts([organization_id])
+            entered += _insert(
+                [
+                    LedgerEntry(
+                        organization_id=organization_id,
+                        kind=LedgerKind.TRANSFER_REVERSAL,
+                        amount=take,
+                        currency=payout.currency,
+                        description=f"Recovered from payout {payout.period} (Stripe transfer "
+                        f"reversal) to cover refunds and disputes",
+                        payout=payout,
+                        stripe_reversal_id=reversal["id"],
+                    )
+                ]
+            )
+        owed -= take
+    return entered
 
 
 def ledger_reconcile() -> int:
@@ -251,9 +506,28 @@ def ledger_reconcile() -> int:
             entered += len(ledger_reverse_refund(refund_id=refund_id))
         except Exception:  # one broken refund must not block the others (or the payout run)
             logger.exception("reversing refund %s failed", refund_id)
+    for dispute_id in _disputes_behind():
+        try:
+            entered += len(ledger_enter_dispute(dispute_id=dispute_id))
+        except Exception:
+            logger.exception("entering dispute %s failed", dispute_id)
     if entered:
         logger.warning("reconcile entered %s ledger entries a signal had missed", entered)
     return entered
+
+
+def _disputes_behind() -> list[int]:
+    """Disputes whose ledger entries lag their status (a lost signal)."""
+    entered = LedgerEntry.objects.filter(dispute=OuterRef("pk"))
+    return list(
+        Dispute.objects.filter(
+            ~Exists(entered.filter(kind=LedgerKind.DISPUTE_OPENED))
+            | Q(status=DisputeStatus.WON) & ~Exists(entered.filter(kind=LedgerKind.DISPUTE_WON))
+            | Q(status=DisputeStatus.LOST) & ~Exists(entered.filter(kind=LedgerKind.DISPUTE_LOST))
+        )
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
 
 
 # --- The payout run ---------------------------------------------------------------------
@@ -275,6 +549,9 @@ def run_payouts(period: str | None = None, *, now: dt.datetime | None = None) ->
     transfer. Each provider is its own transaction: one failure does not stop the others."""
     now = now or timezone.now()
     period = parse_month(period, field="period") if period else month_of(now)
+    conflicts = currency_conflicts()
+    if conflicts:  # paying out balances of another currency in this one would be wrong
+        raise Conflict(refusal(conflicts), code="currency_changed")
     ledger_reconcile()
     report = RunReport(period=period)
     stuck = set(
@@ -291,7 +568,7 @@ def run_payouts(period: str | None = None, *, now: dt.datetime | None = None) ->
     minimum = Decimal(settings.PAYOUT_MINIMUM)
     for organization_id in sorted(set(selectors.payable_organization_ids(minimum)) | stuck):
         try:
-            payout, created = payout_create(organization_id=organization_id, period=period)
+            payout, created = payout_create(organization_id=organization_id, period=period, now=now)
         except Exception:
             logger.exception("payout for organization %s failed", organization_id)
             report.failed_organization_ids.append(organization_id)
@@ -314,7 +591,9 @@ def _awaits_transfer(payout: Payout) -> bool:
     )
 
 
-def payout_create(*, organization_id: int, period: str) -> tuple[Payout | None, bool]:
+def payout_create(
+    *, organization_id: int, period: str, now: dt.datetime | None = None
+) -> tuple[Payout | None, bool]:
     """(payout, created): the provider's payout for `period`, made now if its balance
     reaches the minimum and it can be paid (see `selectors.payout_method_for`). The whole
     balance is paid, and a `payout` entry takes it off the ledger in the same transaction."""
@@ -323,7 +602,8 @@ def payout_create(*, organization_id: int, period: str) -> tuple[Payout | None, 
         existing = Payout.objects.filter(organization_id=organization_id, period=period).first()
         if existing is not None:
             return existing, False
-        balance = selectors.balance_of(organization_id)
+        # what is payable now: earnings past their holdback, not frozen by a dispute
+        balance = selectors.balances_of(organization_id, now).payable
         method = selectors.payout_method_for(account)
         if balance <= 0 or balance < Decimal(settings.PAYOUT_MINIMUM) or method is None:
             return None, False
@@ -336,7 +616,9 @@ def payout_create(*, organization_id: int, period: str) -> tuple[Payout | None, 
             currency=settings.CURRENCY,
             method=method,
             stripe_account_id=account.stripe_account_id if method == PayoutMethod.STRIPE else "",
+            next_attempt_at=timezone.now() if method == PayoutMethod.STRIPE else None,
         )
+        payout.invoices.set(selectors.invoices_paid_out_by(payout, now))
         LedgerEntry.objects.create(
             organization_id=organization_id,
             kind=LedgerKind.PAYOUT,
@@ -382,10 +664,31 @@ def _tell(payout: Payout, title: str, body: str) -> None:
 
 
 # --- Stripe transfers -------------------------------------------------------------------
+# A transfer Stripe refused for a passing reason is sent again after each delay in turn
+# (about four days in all); then it fails and its amount waits for the next run.
+RETRY_DELAYS = [
+    dt.timedelta(hours=1),
+    dt.timedelta(hours=4),
+    dt.timedelta(hours=12),
+    dt.timedelta(days=1),
+    dt.timedelta(days=2),
+]
+ACCOUNT_FIX = (
+    "Stripe cannot pay your account yet: finish what it asks for in Console → Payouts → "
+    "Continue onboarding. Payouts resume once Stripe enables them."
+)
+
+
 def payout_send_transfer(*, payout_id: int) -> Payout:
-    """Send a pending Stripe payout (after commit, from a task). Transient Stripe trouble
-    raises TransientStripeError for the task to retry with the same idempotency key; any
-    other Stripe error fails the payout and returns its amount to the balance."""
+    """Send a pending Stripe payout (after commit, from a task, or from the retry job).
+
+    - Network trouble, rate limits, Stripe's 5xx raise TransientStripeError: the task
+      retries within minutes with the same idempotency key (then `payout_retry_later`).
+    - Too little platform balance is retried later, on RETRY_DELAYS (`payout_retry_later`).
+    - A provider account that cannot receive transfers fails the payout and tells the
+      provider what to fix (payouts pause until Stripe enables them again).
+    - Any other refusal fails the payout, for staff to look at.
+    A failed payout's amount returns to the balance for the next run."""
     payout = Payout.objects.select_related("organization").get(pk=payout_id)
     if not _awaits_transfer(payout):
         return payout
@@ -394,15 +697,113 @@ def payout_send_transfer(*, payout_id: int) -> Payout:
         return payout
     import stripe
 
-    Payout.objects.filter(pk=payout.pk).update(transfer_attempted_at=timezone.now())
-
+    Payout.objects.filter(pk=payout.pk).update(
+        transfer_attempted_at=timezone.now(), attempts=F("attempts") + 1, next_attempt_at=None
+    )
     try:
         transfer = stripe_connect.create_transfer(payout)
     except stripe.StripeError as error:
-        if stripe_connect.is_transient(error):
-            raise TransientStripeError(stripe_connect.error_message(error)) from error
-        return payout_fail(payout=payout, reason=stripe_connect.error_message(error))
+        message = stripe_connect.error_message(error)
+        kind = stripe_connect.failure_kind(error)
+        if kind == "transient":
+            raise TransientStripeError(message) from error
+        if kind == "wait":
+            return payout_retry_later(payout=payout, reason=message)
+        if kind == "account":
+            _pause_payouts(payout.organization_id)
+            return payout_fail(payout=payout, reason=f"{ACCOUNT_FIX} (Stripe: {message})")
+        return payout_fail(payout=payout, reason=message, tell_staff=True)
     return payout_mark_transferred(payout=payout, transfer_id=transfer["id"])
+
+
+def payout_retry_later(*, payout: Payout, reason: str, now: dt.datetime | None = None) -> Payout:
+    """Schedule the transfer's next attempt on RETRY_DELAYS; past the last one, fail it.
+    Staff hear of the first delay (the provider sees "delayed" on their Payouts page)."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        payout = Payout.objects.select_for_update().select_related("organization").get(pk=payout.pk)
+        if not _awaits_transfer(payout):
+            return payout
+        if payout.retry_round >= len(RETRY_DELAYS):
+            return payout_fail(
+                payout=payout,
+                reason=f"Stripe kept refusing the transfer for days: {reason}",
+                tell_staff=True,
+            )
+        payout.next_attempt_at = now + RETRY_DELAYS[payout.retry_round]
+        payout.retry_round += 1
+        payout.last_error = reason[:300]
+        payout.save(update_fields=["next_attempt_at", "retry_round", "last_error", "updated_at"])
+        audit_record(
+            action="payout.transfer_delayed",
+            organization=payout.organization,
+            target=payout,
+            data={"reason": reason, "next_attempt_at": payout.next_attempt_at.isoformat()},
+        )
+        if payout.retry_round == 1:
+            amount = format_money(payout.amount, payout.currency)
+            notify_staff(
+                subject=f"Transfer of payout {payout.public_id} delayed",
+                body=f"Stripe refused the transfer of {amount} "
+                f"to {payout.organization.name}: {reason}. It is retried automatically "
+                f"(next at {payout.next_attempt_at:%Y-%m-%d %H:%M} UTC).",
+                url=_admin_url(payout),
+            )
+    return payout
+
+
+def retry_due_transfers(*, now: dt.datetime | None = None) -> list[int]:
+    """Beat, every few minutes: the Stripe payouts whose next attempt is due, and those a
+    dead task left pending (no attempt scheduled, last try over RESEND_AFTER ago). Returns
+    their ids after queueing a send for each; sending twice is safe (idempotency key)."""
+    now = now or timezone.now()
+    waiting = Payout.objects.filter(
+        status=PayoutStatus.PENDING, method=PayoutMethod.STRIPE, stripe_transfer_id=""
+    )
+    due = waiting.filter(next_attempt_at__lte=now)
+    stuck = (
+        waiting.filter(next_attempt_at=None)
+        .annotate(last_try=Coalesce("transfer_attempted_at", "created_at"))
+        .filter(last_try__lt=now - RESEND_AFTER)
+    )
+    ids = sorted(set(due.values_list("pk", flat=True)) | set(stuck.values_list("pk", flat=True)))
+    from .tasks import send_transfer
+
+    sent = [payout_id for payout_id in ids if _claim_transfer(payout_id, now)]
+    for payout_id in sent:
+        send_transfer.delay(payout_id)
+    return sent
+
+
+def _claim_transfer(payout_id: int, now: dt.datetime) -> bool:
+    """Take a due payout for one send: the update only matches while it is still due, so
+    of two jobs that both saw it due, one queues it."""
+    due = Q(next_attempt_at__lte=now) | Q(
+        next_attempt_at=None, transfer_attempted_at__lt=now - RESEND_AFTER
+    )
+    never_tried = Q(
+        next_attempt_at=None, transfer_attempted_at=None, created_at__lt=now - RESEND_AFTER
+    )
+    return bool(
+        Payout.objects.filter(due | never_tried, pk=payout_id, status=PayoutStatus.PENDING).update(
+            next_attempt_at=None, transfer_attempted_at=now
+        )
+    )
+
+
+def _pause_payouts(organization_id: int) -> None:
+    """Stripe says the account cannot receive transfers: stop choosing it for payouts until
+    `account.updated` says payouts are enabled again."""
+    ProviderAccount.objects.filter(organization_id=organization_id).update(
+        payouts_enabled=False, status_updated_at=timezone.now()
+    )
+
+
+def _admin_url(payout: Payout) -> str:
+    try:
+        return reverse("admin:payouts_payout_change", args=[payout.pk])
+    except NoReverseMatch:
+        return ""
 
 
 def payout_mark_transferred(*, payout: Payout, transfer_id: str) -> Payout:
@@ -431,7 +832,7 @@ def payout_mark_transferred(*, payout: Payout, transfer_id: str) -> Payout:
     return payout
 
 
-def payout_fail(*, payout: Payout, reason: str) -> Payout:
+def payout_fail(*, payout: Payout, reason: str, tell_staff: bool = False) -> Payout:
     """A payout that did not reach the provider (transfer refused or reversed): its amount
     goes back to the balance, so the next run pays it. Idempotent."""
     with transaction.atomic():
@@ -439,8 +840,17 @@ def payout_fail(*, payout: Payout, reason: str) -> Payout:
         if payout.status in (PayoutStatus.FAILED, PayoutStatus.CANCELED):
             return payout
         payout.status, payout.failure_reason = PayoutStatus.FAILED, reason[:300]
-        payout.save(update_fields=["status", "failure_reason", "updated_at"])
+        payout.next_attempt_at = None
+        payout.save(update_fields=["status", "failure_reason", "next_attempt_at", "updated_at"])
         _return_to_balance(payout, f"Payout {payout.period} failed: {reason}")
+        if tell_staff:
+            notify_staff(
+                subject=f"Payout {payout.public_id} failed",
+                body=f"The transfer of {format_money(payout.amount, payout.currency)} to "
+                f"{payout.organization.name} failed: {reason} The amount is back in their "
+                "balance for the next run.",
+                url=_admin_url(payout),
+            )
         audit_record(
             action="payout.failed",
             organization=payout.organization,

@@ -51,15 +51,60 @@ def create_transfer(payout) -> stripe.Transfer:
         amount=to_minor_units(payout.amount, payout.currency),
         currency=payout.currency.lower(),
         destination=payout.stripe_account_id,
+        # groups the transfer with what it pays out: our payout, whose `invoices` are the
+        # invoices it covers (also in the metadata, as far as Stripe's 500 characters go)
         transfer_group=payout.public_id,
         description=f"Tollgate payout {payout.period}",
         metadata={
             "tollgate_payout": payout.public_id,
             "tollgate_organization": payout.organization.public_id,
             "period": payout.period,
+            "invoices": _invoice_numbers(payout),
         },
         **request_options(idempotency_key=payout.idempotency_key),
     )
+
+
+def reverse_transfer(payout, amount, *, idempotency_key: str) -> stripe.Reversal:
+    """Take `amount` of a payout's transfer back from the provider's Stripe balance."""
+    return stripe.Transfer.create_reversal(
+        payout.stripe_transfer_id,
+        amount=to_minor_units(amount, payout.currency),
+        description="Refunds and disputes after this payout",
+        metadata={"tollgate_payout": payout.public_id},
+        **request_options(idempotency_key=idempotency_key),
+    )
+
+
+def _invoice_numbers(payout) -> str:
+    numbers = sorted(payout.invoices.values_list("number", flat=True))
+    text = ",".join(numbers)
+    return text if len(text) <= 500 else text[:480].rsplit(",", 1)[0] + ",…"
+
+
+# Stripe refused for a reason that passes without the provider doing anything: the
+# platform's Stripe balance is too low to fund the transfer (payments still settling)
+WAIT_CODES = {"balance_insufficient", "insufficient_funds"}
+# ...or because the provider's account cannot receive transfers: they must act
+ACCOUNT_CODES = {
+    "insufficient_capabilities_for_transfer",
+    "account_invalid",
+    "transfers_not_allowed",
+    "account_closed",
+}
+
+
+def failure_kind(error: stripe.StripeError) -> str:
+    """ "transient" (retry soon, same key), "wait" (retry in hours or days), "account" (the
+    provider must fix their Stripe account) or "refused" (anything else)."""
+    if is_transient(error):
+        return "transient"
+    code = getattr(error, "code", None)
+    if code in WAIT_CODES:
+        return "wait"
+    if code in ACCOUNT_CODES:
+        return "account"
+    return "refused"
 
 
 def is_transient(error: stripe.StripeError) -> bool:

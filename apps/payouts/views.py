@@ -32,7 +32,7 @@ def overview(request):
         request.GET.get("page")
     )
     if request.htmx and request.htmx.target == "earnings":
-        return render(request, "payouts/_earnings.html", {"page": page})
+        return render(request, "payouts/_earnings.html", {"page": page, "now": timezone.now()})
     account = selectors.provider_account(organization)
     summary = selectors.balance_summary(organization, account)
     context = {
@@ -40,7 +40,8 @@ def overview(request):
         "account": account,
         "summary": summary,
         "keep_percent": 100 - summary.fee_percent,
-        "upcoming": selectors.next_payout(organization, balance=summary.balance, account=account),
+        "upcoming": selectors.next_payout(organization, balance=summary.payable, account=account),
+        "now": timezone.now(),
         "payouts": selectors.payouts_for(organization)[:HISTORY_SIZE],
         "months": selectors.statement_months(organization),
         "stripe_configured": selectors.stripe_configured(),

@@ -8,7 +8,7 @@ import logging
 from apps.accounts.notifications import notify
 
 from . import services
-from .models import Payout, PayoutStatus, ProviderAccount
+from .models import LedgerKind, Payout, PayoutStatus, ProviderAccount
 
 logger = logging.getLogger(__name__)
 
@@ -46,7 +46,10 @@ def handle_transfer_reversed(transfer: dict) -> None:
     payout = _payout_of(transfer)
     if payout is None:
         return
-    if transfer.get("reversed"):
+    if payout.entries.filter(kind=LedgerKind.TRANSFER_REVERSAL).exists():
+        # our own recovery of refunds and disputes (`ledger_recover`), already on the ledger
+        logger.info("transfer %s: reversed by our recovery", transfer.get("id"))
+    elif transfer.get("reversed"):
         services.payout_fail(payout=payout, reason="Stripe reversed the transfer.")
     elif transfer.get("amount_reversed"):
         logger.warning(

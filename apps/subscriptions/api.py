@@ -9,6 +9,7 @@ from apps.accounts.scoping import OrganizationScopedMixin
 from apps.catalog import selectors as catalog_selectors
 from apps.catalog.api import owned_api
 from apps.catalog.models import Api
+from apps.core.idempotency import idempotent
 
 from . import selectors, services
 from .models import Plan
@@ -51,6 +52,7 @@ class PlanListCreateView(OrganizationScopedMixin, generics.ListAPIView):
         return super().get(request, *args, **kwargs)
 
     @extend_schema(request=PlanInput, responses={201: PlanOutput}, summary="Create a plan")
+    @idempotent
     def post(self, request, slug: str):
         plan = services.plan_create(
             actor=request.user, api=owned_api(self, slug), **self.validated(PlanInput)
@@ -90,6 +92,7 @@ class SubscriptionListCreateView(OrganizationScopedMixin, generics.ListAPIView):
         responses={201: SubscriptionCreatedOutput},
         summary="Subscribe to a plan",
     )
+    @idempotent
     def post(self, request):
         data = self.validated(SubscribeInput)
         plan = Plan.objects.select_related("api").filter(public_id=data["plan"]).first()
@@ -128,6 +131,7 @@ class SubscriptionCancelView(_SubscriptionView):
         responses=SubscriptionOutput,
         summary="Cancel (at the period end for paid plans)",
     )
+    @idempotent
     def post(self, request, subscription_id: str):
         data = self.validated(CancelInput)
         subscription = services.subscription_cancel(
@@ -142,6 +146,7 @@ class SubscriptionChangePlanView(_SubscriptionView):
         responses=SubscriptionOutput,
         summary="Change plan (upgrades now, downgrades at the period end)",
     )
+    @idempotent
     def post(self, request, subscription_id: str):
         subscription = self.subscription(subscription_id)
         plan_id = self.validated(ChangePlanInput)["plan"]

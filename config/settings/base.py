@@ -113,6 +113,8 @@ TEMPLATES = [
                 "apps.core.context_processors.site",
                 "apps.accounts.context_processors.organizations",
             ],
+            # `{{ amount|money:currency }}` in every template: the one way money is shown
+            "builtins": ["apps.core.templatetags.money"],
         },
     },
 ]
@@ -209,6 +211,14 @@ CELERY_BEAT_SCHEDULE = {
         "task": "apps.payouts.tasks.run_payouts",
         "schedule": crontab(minute=0, hour=6, day_of_month=1),
     },
+    "purge-idempotency-records": {
+        "task": "apps.core.tasks.purge_idempotency_records",
+        "schedule": crontab(minute=40, hour=3),
+    },
+    "retry-due-transfers": {
+        "task": "apps.payouts.tasks.retry_due_transfers",
+        "schedule": crontab(minute="*/10"),
+    },
     "reconcile-ledger": {
         "task": "apps.payouts.tasks.reconcile_ledger",
         "schedule": crontab(minute=17),
@@ -302,7 +312,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "apps.core.pagination.PageNumberPagination",
     "PAGE_SIZE": 25,
     "EXCEPTION_HANDLER": "apps.core.problems.drf_exception_handler",
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "apps.core.idempotency.IdempotentAutoSchema",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": [
         "rest_framework.parsers.JSONParser",
@@ -334,6 +344,11 @@ CURRENCY = env("CURRENCY", "USD").upper()
 PLATFORM_FEE_PERCENT = Decimal(env("PLATFORM_FEE_PERCENT", "20"))
 PAYMENT_GRACE_DAYS = int(env("PAYMENT_GRACE_DAYS", "3"))
 PAYOUT_MINIMUM = Decimal(env("PAYOUT_MINIMUM", "10.00"))
+# Earnings become payable this many days after the consumer's payment cleared (refunds and
+# disputes come in that window); a lost dispute's Stripe fee is the platform's cost, or the
+# provider's with DISPUTE_FEE_PAYER=provider.
+PAYOUT_HOLD_DAYS = int(env("PAYOUT_HOLD_DAYS", "14"))
+DISPUTE_FEE_PAYER = env("DISPUTE_FEE_PAYER", "platform")
 MANUAL_PAYMENT_INSTRUCTIONS = env(
     "MANUAL_PAYMENT_INSTRUCTIONS",
     "Pay by bank transfer to Tollgate Marketplace, IBAN GB33 BUKB 2020 1555 5555 55, "

@@ -444,6 +444,89 @@ def refund(
     }
 
 
+def dispute(
+    id=None, *, charge, payment_intent, amount, status="needs_response", fee=1500, **overrides
+) -> dict:
+    """A dispute as Stripe sends it: the withdrawal's balance transaction carries the fee."""
+    return {
+        "id": id or new_id("dp", 24),
+        "object": "dispute",
+        "amount": amount,
+        "balance_transactions": [
+            {
+                "id": new_id("txn", 24),
+                "object": "balance_transaction",
+                "amount": -amount - fee,
+                "currency": "usd",
+                "fee": fee,
+                "net": -amount - fee,
+                "type": "adjustment",
+                "reporting_category": "dispute",
+                "status": "available",
+                "created": _now(),
+                "available_on": _now(),
+                "description": f"Chargeback withdrawal for {charge}",
+                "fee_details": [
+                    {
+                        "amount": fee,
+                        "currency": "usd",
+                        "description": "Dispute fee",
+                        "type": "stripe_fee",
+                        "application": None,
+                    }
+                ],
+                "source": id,
+            }
+        ]
+        if fee
+        else [],
+        "charge": charge,
+        "created": _now(),
+        "currency": "usd",
+        "enhanced_eligibility_types": [],
+        "evidence": {"customer_name": None, "uncategorized_text": None},
+        "evidence_details": {
+            "due_by": _now() + 7 * 86_400,
+            "has_evidence": False,
+            "past_due": False,
+            "submission_count": 0,
+        },
+        "is_charge_refundable": False,
+        "livemode": False,
+        "metadata": {},
+        "payment_intent": payment_intent,
+        "payment_method_details": {
+            "card": {"brand": "visa", "network_reason_code": "10.4"},
+            "type": "card",
+        },
+        "reason": "fraudulent",
+        "status": status,
+        **overrides,
+    }
+
+
+def customer_balance_transaction(
+    *, customer, amount, currency="usd", ending_balance=0, metadata=None, **overrides
+) -> dict:
+    return {
+        "id": new_id("cbtxn", 24),
+        "object": "customer_balance_transaction",
+        "amount": amount,
+        "checkout_session": None,
+        "created": _now(),
+        "credit_note": None,
+        "currency": currency,
+        "customer": customer,
+        "description": None,
+        "ending_balance": ending_balance,
+        "invoice": None,
+        "livemode": False,
+        "metadata": metadata or {},
+        "type": "adjustment",
+        **overrides,
+    }
+
+
 def webhook_endpoint(
     *, url, enabled_events, metadata=None, api_version=None, application=None
 ) -> dict:
@@ -519,6 +602,17 @@ class StripeStub:
             ("POST", r"/v1/invoices", self._create_invoice),
             ("POST", r"/v1/invoiceitems", self._create_invoice_item),
             ("POST", r"/v1/invoices/(?P<id>in_\w+)/finalize", self._finalize_invoice),
+            ("POST", r"/v1/invoices/(?P<id>in_\w+)/void", self._void_invoice),
+            (
+                "POST",
+                r"/v1/invoices/(?P<id>in_\w+)/mark_uncollectible",
+                self._mark_uncollectible,
+            ),
+            (
+                "POST",
+                r"/v1/customers/(?P<id>cus_\w+)/balance_transactions",
+                self._create_balance_transaction,
+            ),
             ("POST", r"/v1/refunds", self._create_refund),
             ("GET", r"/v1/account", lambda sent, match: self.account),
             ("GET", r"/v1/refunds", self._list_refunds),
@@ -704,6 +798,40 @@ class StripeStub:
         )
         obj["status_transitions"]["finalized_at"] = _now()
         return obj
+
+    def _void_invoice(self, sent, match):
+        obj = self.objects[match["id"]]
+        if obj["status"] not in ("open", "uncollectible"):
+            return stripe_error(
+                400, "invalid_request_error", f"You can only void open invoices ({obj['status']})."
+            )
+        obj["status"] = "void"
+        obj["status_transitions"]["voided_at"] = _now()
+        return obj
+
+    def _mark_uncollectible(self, sent, match):
+        obj = self.objects[match["id"]]
+        if obj["status"] != "open":
+            return stripe_error(
+                400, "invalid_request_error", "You can only mark open invoices uncollectible."
+            )
+        obj["status"] = "uncollectible"
+        obj["status_transitions"]["marked_uncollectible_at"] = _now()
+        return obj
+
+    def _create_balance_transaction(self, sent, match):
+        owner = self.objects[match["id"]]
+        owner["balance"] += int(sent.form["amount"])
+        return self.put(
+            customer_balance_transaction(
+                customer=match["id"],
+                amount=int(sent.form["amount"]),
+                currency=sent.form["currency"],
+                description=sent.form.get("description"),
+                metadata=self._metadata(sent.form),
+                ending_balance=owner["balance"],
+            )
+        )
 
     def _create_refund(self, sent, match):
         return self.put(

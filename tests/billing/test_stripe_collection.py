@@ -260,6 +260,14 @@ def test_zero_decimal_currencies_are_sent_in_whole_units(subscription, stripe_ap
     assert (item.form["amount"], item.form["currency"]) == ("1500", "jpy")
 
 
+def test_three_decimal_currencies_are_sent_in_thousandths(subscription, stripe_api, settings):
+    settings.CURRENCY = "KWD"
+    invoice = issue(subscription, line("fee", "Pro", "5.12"))
+    StripeCollector().collect(invoice)
+    (item,) = stripe_api.posts("/v1/invoiceitems")
+    assert (item.form["amount"], item.form["currency"]) == ("5120", "kwd")  # not 512
+
+
 # --- Refunds --------------------------------------------------------------------------------
 @pytest.fixture
 def paid_invoice(subscription, stripe_api):

@@ -33,6 +33,8 @@ def _no_stripe_by_default(settings):
     settings.PLATFORM_FEE_PERCENT = Decimal("20")
     settings.PAYOUT_MINIMUM = Decimal("10.00")
     settings.CURRENCY = "USD"
+    # earnings payable at once: the holdback has its own tests (test_holdback_and_disputes)
+    settings.PAYOUT_HOLD_DAYS = 0
 
 
 @pytest.fixture

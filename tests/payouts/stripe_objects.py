@@ -105,3 +105,12 @@ def echo_transfer(request):
     metadata = {k[9:-1]: v for k, v in sent.items() if k.startswith("metadata[")}
     body = transfer(amount=int(sent["amount"]), destination=sent["destination"], metadata=metadata)
     return 200, {"Request-Id": new_id("req")}, json.dumps(body)
+
+
+# Stripe's answer to a transfer to an account that cannot receive transfers
+CANNOT_RECEIVE_TRANSFERS = error(
+    400,
+    "invalid_request_error",
+    "Your destination account needs to have the transfers capability enabled.",
+    "insufficient_capabilities_for_transfer",
+)

@@ -168,6 +168,7 @@ def test_the_page_costs_a_fixed_number_of_queries(
         refund(pay(ocr, "12.00", "3.00"), "5.00")
     services.run_payouts("2026-11")
     # session, user, memberships; earnings count, provider account, balance and payout
-    # sums, statement months; the earnings page and the payout history
-    with django_assert_num_queries(10):
+    # sums, the balance by state (pending, held, payable), statement months; the earnings
+    # page and the payout history
+    with django_assert_num_queries(11):
         assert owner_client.get(PAGE).status_code == 200

@@ -14,7 +14,7 @@ from apps.core.errors import Conflict, Forbidden, ServiceError
 from apps.payouts import selectors, services, tasks, webhooks
 from apps.payouts.models import LedgerEntry, LedgerKind, Payout, ProviderAccount
 
-from .stripe_objects import API, echo_transfer, error, form, transfer
+from .stripe_objects import API, CANNOT_RECEIVE_TRANSFERS, echo_transfer, error, form, transfer
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.payouts.urls")]
 D = Decimal
@@ -130,26 +130,22 @@ def test_a_refused_transfer_fails_and_returns_the_amount_for_next_run(
 ):
     connect(org)
     pay(ocr, "49.00")
-    stripe_mock.add(
-        responses.POST,
-        TRANSFERS,
-        **error(
-            400,
-            "invalid_request_error",
-            "Your destination account needs to have the transfers capability enabled.",
-            "insufficient_capabilities_for_transfer",
-        ),
-    )
+    stripe_mock.add(responses.POST, TRANSFERS, **CANNOT_RECEIVE_TRANSFERS)
     run("2026-11")
     failed = Payout.objects.get()
     assert failed.status == "failed" and "transfers capability" in failed.failure_reason
+    assert "Continue onboarding" in failed.failure_reason  # what the provider must do
     assert selectors.balance_of(org.pk) == D("39.20")
     assert [e.kind for e in failed.entries.order_by("id")] == ["payout", "payout_reversal"]
     assert run("2026-11").created == []  # not twice in a period
+    assert run("2026-12").created == []  # paused until Stripe enables the account again
+    webhooks.handle_account_updated(
+        {"id": ACME_ACCOUNT, "details_submitted": True, "payouts_enabled": True}
+    )
     stripe_mock.replace(
         responses.POST, TRANSFERS, json=transfer(amount=3920, destination=ACME_ACCOUNT)
     )
-    paid = run("2026-12").created[0]
+    paid = run("2027-01").created[0]
     paid.refresh_from_db()
     assert paid.status == "paid" and paid.amount == D("39.20")
     keys = {c.request.headers["Idempotency-Key"] for c in transfer_calls(stripe_mock)}

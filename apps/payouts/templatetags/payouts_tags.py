@@ -1,16 +1,9 @@
 from django import template
 
 from apps.core.errors import ServiceError
-from apps.core.money import format_money
 from apps.payouts.periods import month_bounds
 
 register = template.Library()
-
-
-@register.filter
-def money(amount, currency=None) -> str:
-    """`$1,234.50`, `-$3.20`: the currency symbol, thousands separators, a real minus."""
-    return format_money(amount, currency or None)
 
 
 @register.filter
