@@ -8,7 +8,8 @@ from decimal import Decimal
 from apps.keys.selectors import add_key_prefixes
 from apps.metering import selectors as usage
 from apps.subscriptions.models import Subscription
-from apps.subscriptions.rating import Estimate, PlanTerms, estimate
+from apps.subscriptions.rating import Estimate, estimate
+from apps.subscriptions.terms import subscription_terms
 from apps.subscriptions.trials import in_trial
 
 
@@ -39,7 +40,7 @@ class PeriodUsage:
 def period_usage(subscription: Subscription) -> PeriodUsage:
     start = subscription.current_period_start
     totals = usage.subscription_period_summary(subscription, start)
-    terms = PlanTerms.from_plan(subscription.plan)
+    terms = subscription_terms(subscription)
     charges = estimate(
         terms,
         Decimal(totals["billable_units"]),

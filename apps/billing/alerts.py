@@ -11,6 +11,7 @@ from apps.accounts.notifications import notify
 from apps.metering.selectors import period_units
 from apps.subscriptions import rating
 from apps.subscriptions.models import Subscription
+from apps.subscriptions.terms import subscription_terms
 from apps.subscriptions.trials import in_trial
 
 from .models import UsageAlert
@@ -29,7 +30,7 @@ def progress(subscription: Subscription, basis: str) -> Decimal | None:
         return None if not included else units * 100 / included
     if subscription.spend_cap in (None, 0):
         return None
-    terms = rating.PlanTerms.from_plan(subscription.plan)
+    terms = subscription_terms(subscription)
     spent = rating.estimate(terms, units, in_trial=in_trial(subscription)).total
     return spent * 100 / subscription.spend_cap
 

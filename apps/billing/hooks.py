@@ -22,7 +22,25 @@ class BillingHooks(CollectionHooks):
 
         transaction.on_commit(lambda: invoice_first_period(subscription))
 
-    def plan_upgraded(self, subscription, old_plan, at) -> None:
-        from .services import invoice_upgrade
+    def plan_changed(self, subscription, *, old_terms, new_terms, at, credit_old, event) -> None:
+        from .services import invoice_plan_change
 
-        transaction.on_commit(lambda: invoice_upgrade(subscription, old_plan, at))
+        # in the change's transaction: the usage it bills is marked billed with it
+        invoice_plan_change(
+            subscription,
+            old_terms=old_terms,
+            new_terms=new_terms,
+            at=at,
+            credit_old=credit_old,
+            event=event,
+        )
+
+    def close_ended_periods(self, subscription) -> None:
+        from .services import close_ended_periods
+
+        close_ended_periods(subscription.pk)
+
+    def subscription_canceled(self, subscription, *, old_terms, at) -> None:
+        from .services import invoice_cancellation
+
+        invoice_cancellation(subscription, old_terms=old_terms, at=at)

@@ -161,6 +161,46 @@ class UsageAlert(TimeStampedModel):
         return f"{self.percent}% of {self.get_basis_display()}"
 
 
+class RatedUsage(models.Model):
+    """How many units of one segment (a subscription's term inside one billing period)
+    have been invoiced. Usage of it that reaches the aggregates later is late usage: the
+    next invoice bills the difference."""
+
+    subscription = models.ForeignKey(Subscription, on_delete=models.CASCADE, related_name="+")
+    term_id = models.BigIntegerField(null=True, blank=True)
+    period_start = models.DateTimeField()
+    units = models.DecimalField(max_digits=26, decimal_places=6, default=0)
+    first_invoiced_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["subscription", "term_id", "period_start"],
+                name="one_rated_usage_per_segment",
+                nulls_distinct=False,
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.subscription_id}/{self.term_id}@{self.period_start:%Y-%m-%d}: {self.units}"
+
+
+class CreditBalance(models.Model):
+    """Credit a subscription is owed: what credits (unused fees) beyond an invoice's charges
+    carried forward. The next invoice uses it up; at the subscription's end what is left is
+    refunded against its paid invoices."""
+
+    subscription = models.OneToOneField(
+        Subscription, on_delete=models.CASCADE, related_name="credit_balance"
+    )
+    amount = MoneyField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self):
+        return f"Credit {self.amount} for {self.subscription_id}"
+
+
 class DisputeStatus(models.TextChoices):
     OPEN = "open", "Open"
     WON = "won", "Won"

@@ -14,22 +14,33 @@ from apps.accounts.notifications import notify
 from apps.core.audit import audit_record
 from apps.core.errors import Conflict, Forbidden, ServiceError
 from apps.core.money import format_money, money_step, round_money
-from apps.metering.selectors import period_units
 from apps.subscriptions import rating
 from apps.subscriptions import services as subscription_services
-from apps.subscriptions.models import SERVING_STATUSES, Plan, Subscription
+from apps.subscriptions.models import SERVING_STATUSES, Subscription, SubscriptionStatus
+from apps.subscriptions.terms import subscription_terms
 from apps.subscriptions.trials import in_trial
 
-from . import signals
+from . import charges, signals
 from .collection import collector
 from .currency import invoices_in_other_currencies
 from .disputes import refund_blocked_by_dispute
-from .models import BillingAccount, CollectionMethod, Invoice, InvoiceLine, InvoiceStatus, Refund
+from .models import (
+    BillingAccount,
+    CollectionMethod,
+    CreditBalance,
+    Invoice,
+    InvoiceLine,
+    InvoiceStatus,
+    Refund,
+)
 from .numbering import next_invoice_number
 
 logger = logging.getLogger(__name__)
 MANUAL_DUE_DAYS = 14
 CLOSE_MARGIN = timedelta(minutes=1)  # lets in-flight calls be recorded and flushed first
+# how long after a cancellation late usage is still looked for (streams, a flush catching up)
+LATE_USAGE_WINDOW = timedelta(days=35)
+MAX_CATCH_UP_PERIODS = 36
 
 
 def billing_account(organization) -> BillingAccount:
@@ -52,42 +63,91 @@ def invoice_issue(
     period_start: datetime | None = None,
     period_end: datetime | None = None,
     now: datetime | None = None,
+    rated: dict | None = None,
 ) -> Invoice | None:
-    """Issue one invoice for `key` (e.g. `period:<sub>:<start>`). Idempotent: the key is
-    unique, so a second run, or a second worker, returns the first invoice. Lines that sum
-    to nothing issue nothing."""
+    """Issue one invoice for `key`, unique per event (`period:<sub>:<start>`,
+    `change:<sub>:<term>`, …). Idempotent: a second run, or a second worker, returns the
+    first invoice and changes nothing. `rated` (segment usage the lines invoice) is
+    recorded in the same transaction, also when the lines cost nothing.
+
+    Credits: the subscription's credit balance is used up against a positive total (a
+    "Credit applied" line); lines that sum below zero issue an invoice brought to zero by a
+    "Credit carried forward" line, and the balance keeps it. Zero-amount lines are not
+    printed; an invoice with no amount at all issues nothing, one that nets to zero is
+    paid at once."""
     existing = Invoice.objects.filter(key=key).first()
     if existing is not None:
         return existing
-    total = rating.total(lines, settings.CURRENCY)
-    if not lines or total <= 0:
-        return None
-    in_flight = invoices_in_other_currencies(settings.CURRENCY)
-    if in_flight:  # CURRENCY changed under open invoices: see apps/payouts/checks.py
-        raise Conflict(
-            f"CURRENCY is {settings.CURRENCY}, but there are {'; '.join(in_flight)}: settle "
-            "them or set CURRENCY back before invoicing in a new currency.",
-            code="currency_changed",
-        )
+    if any(line.amount for line in lines):
+        in_flight = invoices_in_other_currencies(settings.CURRENCY)
+        if in_flight:  # CURRENCY changed under open invoices: see apps/payouts/checks.py
+            raise Conflict(
+                f"CURRENCY is {settings.CURRENCY}, but there are {'; '.join(in_flight)}: "
+                "settle them or set CURRENCY back before invoicing in a new currency.",
+                code="currency_changed",
+            )
     now = now or timezone.now()
     with transaction.atomic():
         # the sequence row lock also serialises racing issuers of the same key
+        if Invoice.objects.filter(key=key).exists():
+            return Invoice.objects.get(key=key)
+        charges.record_rated(subscription, rated or {})
+        lines = _with_credit(subscription, [line for line in lines if line.amount])
+        if not lines:
+            return None
         number = next_invoice_number(now.year)
         if Invoice.objects.filter(key=key).exists():
             transaction.set_rollback(True)
             return Invoice.objects.get(key=key)
+        total = rating.total(lines, settings.CURRENCY)
         invoice = _create(subscription, key, lines, total, number, now, period_start, period_end)
     return invoice
 
 
+def _with_credit(subscription: Subscription, lines: list[rating.Line]) -> list[rating.Line]:
+    """Apply the credit balance to the lines, or carry their negative total into it."""
+    if not lines:
+        return lines
+    balance, _ = CreditBalance.objects.select_for_update().get_or_create(subscription=subscription)
+    total = rating.total(lines, settings.CURRENCY)
+    if total < 0:
+        balance.amount += -total
+        lines = [*lines, _credit_line(rating.CREDIT_CARRIED, "Credit carried forward", -total)]
+    elif total > 0 and balance.amount > 0:
+        applied = min(balance.amount, total)
+        balance.amount -= applied
+        lines = [
+            *lines,
+            _credit_line(rating.CREDIT_APPLIED, "Credit from earlier invoices", -applied),
+        ]
+    else:
+        return lines
+    balance.save()
+    return lines
+
+
+def _credit_line(kind: str, description: str, amount: Decimal) -> rating.Line:
+    return rating.Line(
+        kind=kind,
+        description=description,
+        quantity=Decimal(1),
+        unit_price=amount,
+        amount=amount,
+        period_start=None,
+        period_end=None,
+    )
+
+
 def _create(subscription, key, lines, total, number, now, period_start, period_end) -> Invoice:
     method = _method(subscription)
+    settled = total == 0  # credits covered it: nothing to collect
     invoice = Invoice.objects.create(
         key=key,
         number=number,
         organization=subscription.organization,
         subscription=subscription,
-        status=InvoiceStatus.OPEN,
+        status=InvoiceStatus.PAID if settled else InvoiceStatus.OPEN,
+        paid_at=now if settled else None,
         collection_method=method,
         currency=settings.CURRENCY,
         period_start=period_start,
@@ -129,8 +189,9 @@ def _create(subscription, key, lines, total, number, now, period_start, period_e
 def _after_issue(invoice_id: int) -> None:
     from .tasks import collect_invoice
 
-    collect_invoice.delay(invoice_id)
     invoice = Invoice.objects.select_related("organization").get(pk=invoice_id)
+    if invoice.status == InvoiceStatus.OPEN:
+        collect_invoice.delay(invoice_id)
     notify(
         organization=invoice.organization,
         kind="invoice.issued",
@@ -140,16 +201,16 @@ def _after_issue(invoice_id: int) -> None:
         email_capability="billing",
     )
     signals.invoice_issued.send(sender=Invoice, invoice=invoice)
+    if invoice.status == InvoiceStatus.PAID:
+        signals.invoice_paid.send(sender=Invoice, invoice=invoice)
 
 
 def _issue_text(invoice: Invoice) -> str:
+    if invoice.status == InvoiceStatus.PAID:
+        return "Credits cover it: there is nothing to pay."
     if invoice.collection_method == CollectionMethod.MANUAL:
         return f"Due by {invoice.due_at:%b %-d, %Y}. {settings.MANUAL_PAYMENT_INSTRUCTIONS}"
     return "Your card on file will be charged automatically."
-
-
-def _terms(plan: Plan) -> rating.PlanTerms:
-    return rating.PlanTerms.from_plan(plan)
 
 
 def _stamp(moment: datetime) -> str:
@@ -159,7 +220,7 @@ def _stamp(moment: datetime) -> str:
 def invoice_first_period(subscription: Subscription) -> Invoice | None:
     """The fee in advance when a paid subscription starts (none in a trial)."""
     lines = rating.first_period_lines(
-        _terms(subscription.plan),
+        subscription_terms(subscription),
         period_start=subscription.current_period_start,
         period_end=subscription.current_period_end,
         in_trial=in_trial(subscription, subscription.current_period_start),
@@ -173,72 +234,187 @@ def invoice_first_period(subscription: Subscription) -> Invoice | None:
     )
 
 
-def invoice_upgrade(subscription: Subscription, old_plan: Plan, at: datetime) -> Invoice | None:
-    lines = rating.upgrade_lines(
-        _terms(old_plan),
-        _terms(subscription.plan),
-        period_start=subscription.current_period_start,
-        period_end=subscription.current_period_end,
-        changed_at=at,
-        in_trial=in_trial(subscription, at),
+# --- Plan changes and cancellations, billed at once -----------------------------------------
+def plan_change_charges(
+    subscription: Subscription,
+    *,
+    old_terms: rating.PlanTerms,
+    new_terms: rating.PlanTerms | None,
+    at: datetime,
+    credit_old: bool,
+) -> charges.Charges:
+    """What a change of terms at `at` bills at once: the usage of the segment it ends (and
+    any late usage), and the fee's proration for the rest of the period (none in a trial;
+    the old fee's unused share is credited only when `credit_old`)."""
+    rater = charges.SubscriptionRater(subscription)
+    due = rater.usage_due(until=at)
+    if in_trial(subscription, at):
+        return due
+    return due + charges.Charges(
+        lines=rating.change_fee_lines(
+            old_terms,
+            new_terms,
+            at=at,
+            period_start=subscription.current_period_start,
+            period_end=subscription.current_period_end,
+            credit_old=credit_old,
+        )
+    )
+
+
+def invoice_plan_change(
+    subscription: Subscription, *, old_terms, new_terms, at: datetime, credit_old: bool, event: str
+) -> Invoice | None:
+    """Invoice a plan change made now; `event` names it uniquely (the new term's id), so
+    two changes in the same second are two invoices."""
+    due = plan_change_charges(
+        subscription, old_terms=old_terms, new_terms=new_terms, at=at, credit_old=credit_old
     )
     return invoice_issue(
         subscription=subscription,
-        key=f"upgrade:{subscription.pk}:{_stamp(at)}",
-        lines=lines,
+        key=f"change:{subscription.pk}:{event}",
+        lines=due.lines,
+        rated=due.rated,
         period_start=at,
         period_end=subscription.current_period_end,
+        now=at,
     )
+
+
+def invoice_cancellation(subscription: Subscription, *, old_terms, at: datetime) -> Invoice | None:
+    """The final invoice of a subscription cancelled now: its usage to date, and a credit for
+    the fee's unused share when the plan refunds prorated fees. Credit left over is
+    refunded against the subscription's paid invoices."""
+    due = plan_change_charges(
+        subscription,
+        old_terms=old_terms,
+        new_terms=None,
+        at=at,
+        credit_old=subscription.plan.prorated_refunds,
+    )
+    invoice = invoice_issue(
+        subscription=subscription,
+        key=f"cancel:{subscription.pk}",
+        lines=due.lines,
+        rated=due.rated,
+        period_start=subscription.current_period_start,
+        period_end=at,
+        now=at,
+    )
+    refund_leftover_credit(subscription)
+    return invoice
+
+
+def invoice_late_usage(subscription_id: int, *, now: datetime | None = None) -> Invoice | None:
+    """A subscription that has ended: its late usage goes on a final adjustment invoice
+    (each run issues one for whatever arrived since the last)."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        subscription = Subscription.objects.select_for_update(of=("self",)).get(pk=subscription_id)
+        if subscription.status != SubscriptionStatus.CANCELED:
+            return None
+        rater = charges.SubscriptionRater(subscription)
+        due = rater.usage_due(until=now, after_the_end=True)
+        if not due.rated:
+            return None
+        count = subscription.invoices.filter(key__startswith="adjust:").count()
+        invoice = invoice_issue(
+            subscription=subscription,
+            key=f"adjust:{subscription.pk}:{count + 1}",
+            lines=due.lines,
+            rated=due.rated,
+            now=now,
+        )
+        refund_leftover_credit(subscription)
+    return invoice
+
+
+def ended_with_usage_ids(now: datetime | None = None) -> list[int]:
+    """Cancelled subscriptions (of the last LATE_USAGE_WINDOW) that may have late usage."""
+    since = (now or timezone.now()) - LATE_USAGE_WINDOW
+    return list(
+        Subscription.objects.filter(
+            status=SubscriptionStatus.CANCELED, canceled_at__gte=since
+        ).values_list("pk", flat=True)
+    )
+
+
+def refund_leftover_credit(subscription: Subscription) -> Decimal:
+    """At a subscription's end, refund its credit balance against its paid invoices, newest
+    first. What cannot be refunded that way (nothing paid yet) stays on the balance."""
+    balance = CreditBalance.objects.select_for_update().filter(subscription=subscription).first()
+    if balance is None or balance.amount <= 0:
+        return Decimal(0)
+    refunded = Decimal(0)
+    paid = subscription.invoices.filter(status=InvoiceStatus.PAID).order_by("-issued_at", "-pk")
+    for invoice in paid.select_for_update():
+        if refund_blocked_by_dispute(invoice):
+            continue  # the bank decides that money
+        amount = min(invoice.total - invoice.amount_refunded, balance.amount - refunded)
+        if amount > 0:
+            _refund(invoice, amount, "Unused fee refunded at cancellation", actor=None)
+            refunded += amount
+    balance.amount -= refunded
+    balance.save(update_fields=["amount", "updated_at"])
+    return refunded
 
 
 # --- Closing periods ----------------------------------------------------------------------
-def period_close_lines(subscription: Subscription) -> list[rating.Line]:
-    """Usage of the closed period in arrears (under the plan in force), then the next
-    period's fee in advance (under the plan that follows), unless the subscription ends."""
+def period_close_charges(subscription: Subscription) -> charges.Charges:
+    """The close of the current period: the usage of each of its segments under its own
+    terms (and late usage of earlier ones), the fee adjustments of price changes inside it,
+    then the next period's fee in advance, unless the subscription ends with it."""
     start, end = subscription.current_period_start, subscription.current_period_end
-    units = period_units(subscription.pk, start)
-    lines = list(
-        rating.rate_usage(_terms(subscription.plan), units, period_start=start, period_end=end)
-    )
+    rater = charges.SubscriptionRater(subscription)
+    due = rater.usage_due(until=end) + rater.price_change_fees(start, end)
     if subscription.cancel_at_period_end:
-        return lines
-    next_start, next_end = subscription_services.following_period(subscription)
-    next_plan = subscription.scheduled_plan or subscription.plan
-    lines += rating.fee_lines(
-        _terms(next_plan),
-        period_start=next_start,
-        period_end=next_end,
-        in_trial=in_trial(subscription, next_start),
-    )
-    return lines
+        return due
+    return due + rater.next_fee(*subscription_services.following_period(subscription))
 
 
-def close_period(subscription_id: int, *, now: datetime | None = None) -> Invoice | None:
+def close_period(
+    subscription_id: int, *, now: datetime | None = None, margin: timedelta = CLOSE_MARGIN
+) -> Invoice | None:
     """Rate the ended period, invoice it and roll the subscription on. Safe to repeat and
     to run in two workers: the subscription row is locked and the invoice key is unique."""
     now = now or timezone.now()
     with transaction.atomic():
         subscription = (
             Subscription.objects.select_for_update(of=("self",))
-            .select_related("plan", "scheduled_plan", "api", "organization")
+            .select_related("plan", "scheduled_plan", "api", "organization", "price_version")
             .get(pk=subscription_id)
         )
         if (
             subscription.status not in SERVING_STATUSES
-            or subscription.current_period_end > now - CLOSE_MARGIN
+            or subscription.current_period_end > now - margin
         ):
             return None
-        key = f"period:{subscription.pk}:{_stamp(subscription.current_period_start)}"
+        due = period_close_charges(subscription)
         invoice = invoice_issue(
             subscription=subscription,
-            key=key,
-            lines=period_close_lines(subscription),
+            key=f"period:{subscription.pk}:{_stamp(subscription.current_period_start)}",
+            lines=due.lines,
+            rated=due.rated,
             period_start=subscription.current_period_start,
             period_end=subscription.current_period_end,
             now=now,
         )
-        subscription_services.subscription_renew(subscription=subscription)
+        subscription = subscription_services.subscription_renew(subscription=subscription)
+        if subscription.status == SubscriptionStatus.CANCELED:
+            refund_leftover_credit(subscription)
     return invoice
+
+
+def close_ended_periods(subscription_id: int) -> None:
+    """Close every ended period of one subscription now, without the close job's margin:
+    a plan change or a cancellation must not straddle a period that is over."""
+    for _ in range(MAX_CATCH_UP_PERIODS):
+        current = Subscription.objects.values_list("status", "current_period_end").get(
+            pk=subscription_id
+        )
+        if current[0] not in SERVING_STATUSES or current[1] > timezone.now():
+            return
+        close_period(subscription_id, margin=timedelta(0))
 
 
 def due_subscription_ids(now: datetime | None = None) -> list[int]:
@@ -392,19 +568,24 @@ def invoice_refund(
                 code="invalid_amount",
                 field="amount",
             )
-        refund = Refund.objects.create(
-            invoice=invoice, amount=amount, reason=reason[:300], created_by=actor
-        )
-        invoice.amount_refunded += amount
-        invoice.save(update_fields=["amount_refunded", "updated_at"])
-        audit_record(
-            action="invoice.refunded",
-            actor=actor,
-            organization=invoice.organization,
-            target=invoice,
-            data={"amount": str(amount), "reason": reason},
-        )
-        transaction.on_commit(lambda: _after_refund(refund.pk))
+        return _refund(invoice, amount, reason, actor=actor)
+
+
+def _refund(invoice: Invoice, amount: Decimal, reason: str, *, actor) -> Refund:
+    """Record a refund of a paid, locked invoice (staff's, or billing's own)."""
+    refund = Refund.objects.create(
+        invoice=invoice, amount=amount, reason=reason[:300], created_by=actor
+    )
+    invoice.amount_refunded += amount
+    invoice.save(update_fields=["amount_refunded", "updated_at"])
+    audit_record(
+        action="invoice.refunded",
+        actor=actor,
+        organization=invoice.organization,
+        target=invoice,
+        data={"amount": str(amount), "reason": reason},
+    )
+    transaction.on_commit(lambda: _after_refund(refund.pk))
     return refund
 
 

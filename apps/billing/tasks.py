@@ -4,7 +4,9 @@ import logging
 
 from celery import shared_task
 
-from . import runs
+from apps.subscriptions import services as subscription_services
+
+from . import runs, services
 from .collection import collector
 from .models import Invoice, Refund
 
@@ -17,7 +19,14 @@ def close_due_periods() -> int:
     from apps.metering.tasks import flush_usage
 
     flush_usage()
-    return runs.close_due_periods().periods_closed
+    subscription_services.apply_due_price_changes()
+    closed = runs.close_due_periods().periods_closed
+    for subscription_id in services.ended_with_usage_ids():
+        try:  # late usage of ended subscriptions: a final adjustment invoice
+            services.invoice_late_usage(subscription_id)
+        except Exception:  # one bad subscription must not stop the others
+            logger.exception("late usage of subscription %s failed", subscription_id)
+    return closed
 
 
 # calls to the payment provider: retried with backoff when the network fails

@@ -19,14 +19,14 @@ logger = logging.getLogger("tollgate.gateway")
 
 def limits_for(call: Call) -> Limits:
     plan = call.plan
-    hard_quota = plan.hard_limit and plan.included_units > 0
+    hard_quota = call.hard_limit and call.included_units > 0
     return Limits(
         subscription_id=call.subscription.id,
         period_start=call.period_start,
         period_end=call.period_end,
         per_second=plan.per_second,
         per_minute=plan.per_minute,
-        quota_milli=plan.included_units * UNIT_MILLI if hard_quota else None,
+        quota_milli=call.included_units * UNIT_MILLI if hard_quota else None,
         cap_milli=call.subscription.cap_milli,
         # the most this call can bill: what a cap or hard quota can be overshot by
         reserve_milli=-(-plan.max_units_micro // UNIT_MILLI),
@@ -110,11 +110,11 @@ def limit_headers(call: Call, admission: Admission) -> list[tuple[bytes, bytes]]
             (b"ratelimit-remaining", str(remaining).encode()),
             (b"ratelimit-reset", str(max(1, math.ceil(reset))).encode()),
         ]
-    if plan.included_units > 0:
+    if call.included_units > 0:
         used = admission.used_milli // UNIT_MILLI
         headers += [
-            (b"x-quota-limit", str(plan.included_units).encode()),
-            (b"x-quota-remaining", str(max(0, plan.included_units - used)).encode()),
+            (b"x-quota-limit", str(call.included_units).encode()),
+            (b"x-quota-remaining", str(max(0, call.included_units - used)).encode()),
             (b"x-quota-reset", str(max(0, int(call.period_end - time.time()))).encode()),
         ]
     return headers

@@ -93,11 +93,12 @@ def load_subscription(key: str) -> SubscriptionSnapshot | None:
         Subscription.objects.filter(
             organization_id=organization_id, api_id=api_id, status__in=LIVE_STATUSES
         )
-        .select_related("plan")
+        .select_related("plan", "price_version__plan")
         .first()
     )
     if subscription is None:
         return None
+    version = subscription.price_version
     return SubscriptionSnapshot(
         id=subscription.pk,
         public_id=subscription.public_id,
@@ -110,6 +111,8 @@ def load_subscription(key: str) -> SubscriptionSnapshot | None:
         cancel_at_period_end=subscription.cancel_at_period_end,
         past_due_since=_epoch(subscription.past_due_since),
         cap_milli=spend_cap_milli(subscription),
+        included_units=version.included_units if version else None,
+        hard_limit=version.hard_limit if version else None,
     )
 
 
@@ -119,9 +122,10 @@ def spend_cap_milli(subscription: Subscription) -> int | None:
     is already spent (none during a trial)."""
     if subscription.spend_cap is None:
         return None
-    from apps.subscriptions.rating import PlanTerms, units_within_budget
+    from apps.subscriptions.rating import units_within_budget
+    from apps.subscriptions.terms import subscription_terms
 
-    terms = PlanTerms.from_plan(subscription.plan)
+    terms = subscription_terms(subscription)
     fee = Decimal(0) if in_trial(subscription) else terms.monthly_fee
     units = units_within_budget(terms, subscription.spend_cap - fee)
     return None if units is None else int(units * 1000)

@@ -36,6 +36,8 @@ class Call:
     upstream_path: bytes  # the path after /gw/<slug>, percent-encoding kept
     endpoint_id: int | None
     limits: object = None  # set by admission
+    included_units: int = 0  # of the subscriber's price version (or the plan's)
+    hard_limit: bool = True
     limit_headers: list = field(default_factory=list)
 
 
@@ -129,6 +131,7 @@ async def resolve(state, scope, request_id: str) -> Call:
     _check_status(subscription, now)
     period_start, period_end, plan_id = _current_period(subscription, now)
     plan = await state.cache.get("plan", str(plan_id), loaders.load_plan)
+    own_prices = plan_id == subscription.plan_id and subscription.included_units is not None
     method = scope["method"]
     return Call(
         request_id=request_id,
@@ -142,4 +145,6 @@ async def resolve(state, scope, request_id: str) -> Call:
         period_end=period_end,
         upstream_path=upstream_path,
         endpoint_id=api.endpoint_for(method, decoded_path),
+        included_units=subscription.included_units if own_prices else plan.included_units,
+        hard_limit=subscription.hard_limit if own_prices else plan.hard_limit,
     )

@@ -98,6 +98,10 @@ class SubscriptionSnapshot:
     cancel_at_period_end: bool
     past_due_since: float | None
     cap_milli: int | None  # the spend cap as units (rating engine), for the current plan
+    # the subscriber's own price version (grandfathered prices may differ from the plan's
+    # current ones); None: the plan's
+    included_units: int | None = None
+    hard_limit: bool | None = None
 
 
 def dumps(snapshot) -> dict:

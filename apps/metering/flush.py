@@ -27,10 +27,13 @@ import time
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from functools import partial
 
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
+
+from apps.subscriptions.selectors import timelines_for
 
 from .events import ORPHANED, CallEvent
 from .models import (
@@ -69,7 +72,7 @@ def _bucket_index(latency_ms: int) -> int:
     return len(LATENCY_BUCKETS_MS)
 
 
-def hourly_key(event: CallEvent) -> tuple:
+def hourly_key(event: CallEvent, timelines: dict | None = None) -> tuple:
     hour = event.ts_ms // 1000 // 3600 * 3600
     return (
         event.subscription_id,
@@ -77,10 +80,18 @@ def hourly_key(event: CallEvent) -> tuple:
         event.endpoint_id,
         _when(hour),
         _when(event.period_start),
+        _term_of(event, timelines),
     )
 
 
-def daily_key(event: CallEvent) -> tuple:
+def _term_of(event: CallEvent, timelines: dict | None) -> int | None:
+    """The subscription's term (plan and price version) in force when the call was made,
+    so billing rates it under the terms it was used under (None: no timeline yet)."""
+    timeline = (timelines or {}).get(event.subscription_id)
+    return None if timeline is None else timeline.term_at(event.ts_ms / 1000, event.period_start)
+
+
+def daily_key(event: CallEvent, timelines: dict | None = None) -> tuple:
     return (event.subscription_id, event.endpoint_id, _when(event.ts_ms // 1000).date())
 
 
@@ -89,7 +100,7 @@ GRAINS = [
     (
         UsageAggregate,
         hourly_key,
-        ("subscription_id", "api_key_id", "endpoint_id", "hour", "period_start"),
+        ("subscription_id", "api_key_id", "endpoint_id", "hour", "period_start", "term_id"),
         "hour",
     ),
     (UsageDaily, daily_key, ("subscription_id", "endpoint_id", "day"), "day"),
@@ -135,9 +146,11 @@ def _when(epoch: int) -> datetime:
 
 def apply_events(events: list[CallEvent]) -> int:
     """Adds events to the hourly and daily aggregates. Call inside the flush's transaction."""
+    timelines = timelines_for({event.subscription_id for event in events})
     written = 0
     for model, key, fields, time_field in GRAINS:
-        written += _apply(model, summarize(events, key), fields, time_field)
+        buckets = summarize(events, partial(key, timelines=timelines))
+        written += _apply(model, buckets, fields, time_field)
     return written
 
 

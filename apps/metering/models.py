@@ -57,7 +57,8 @@ class UsageCounts(models.Model):
 
 class UsageAggregate(UsageCounts):
     """Calls of one subscription, key and endpoint in one hour, counted against the billing
-    period starting at `period_start` (so billing sums exactly what the quota enforced)."""
+    period starting at `period_start` (so billing sums exactly what the quota enforced),
+    under the term in force when they were made (so billing rates them at those prices)."""
 
     subscription = models.ForeignKey(Subscription, on_delete=models.CASCADE, related_name="usage")
     api_key_id = models.BigIntegerField(null=True, db_index=True)
@@ -66,11 +67,21 @@ class UsageAggregate(UsageCounts):
     )
     hour = models.DateTimeField()
     period_start = models.DateTimeField()
+    # the subscription's term (apps.subscriptions.SubscriptionTerm: plan and price version)
+    # in force when the calls were made; None for usage from before timelines
+    term_id = models.BigIntegerField(null=True, blank=True)
 
     class Meta:
         constraints = [
             models.UniqueConstraint(
-                fields=["subscription", "api_key_id", "endpoint", "hour", "period_start"],
+                fields=[
+                    "subscription",
+                    "api_key_id",
+                    "endpoint",
+                    "hour",
+                    "period_start",
+                    "term_id",
+                ],
                 name="one_aggregate_per_bucket",
                 nulls_distinct=False,
             ),

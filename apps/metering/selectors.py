@@ -27,6 +27,18 @@ def period_units(subscription_id: int, period_start: int | datetime) -> Decimal:
     return total or ZERO_UNITS
 
 
+def units_by_term(subscription_id: int) -> dict[tuple[int | None, datetime], Decimal]:
+    """Billable units per (term, billing period start) of one subscription: what billing
+    rates under each term, and compares with what it rated already (late usage)."""
+    rows = (
+        UsageAggregate.objects.filter(subscription_id=subscription_id)
+        .values("term_id", "period_start")
+        .annotate(units=Sum("billable_units"))
+        .order_by()
+    )
+    return {(row["term_id"], row["period_start"]): row["units"] for row in rows}
+
+
 def period_units_milli(subscription_id: int, period_start: int | datetime) -> int:
     return int(period_units(subscription_id, period_start) * 1000)
 

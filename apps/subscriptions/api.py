@@ -149,11 +149,11 @@ class SubscriptionChangePlanView(_SubscriptionView):
     @idempotent
     def post(self, request, subscription_id: str):
         subscription = self.subscription(subscription_id)
-        plan_id = self.validated(ChangePlanInput)["plan"]
-        plan = subscription.api.plans.filter(public_id=plan_id).first()
+        data = self.validated(ChangePlanInput)
+        plan = subscription.api.plans.filter(public_id=data["plan"]).first()
         if plan is None:
             raise NotFound("No such plan for this API.")
         subscription = services.subscription_change_plan(
-            actor=request.user, subscription=subscription, plan=plan
+            actor=request.user, subscription=subscription, plan=plan, at_once=data["at_once"]
         )
         return Response(SubscriptionOutput(subscription).data)

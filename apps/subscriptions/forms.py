@@ -44,6 +44,7 @@ class PlanForm(forms.ModelForm):
             "rate_limit_per_minute",
             "bill_server_errors",
             "max_units_per_call",
+            "prorated_refunds",
             "trial_days",
             "visibility",
             "recommended",
@@ -58,6 +59,8 @@ class PlanForm(forms.ModelForm):
             "rate_limit_per_minute": "Requests per minute",
             "trial_days": "Free trial (days)",
             "max_units_per_call": "Most units one call may bill",
+            "prorated_refunds": "Refund the unused part of the fee when a subscriber cancels "
+            "or downgrades at once",
             "recommended": "Highlight as the recommended plan",
         }
         help_texts = {
@@ -122,6 +125,11 @@ def _int(value: str, line: str) -> int:
 
 class ChangePlanForm(forms.Form):
     plan = forms.ModelChoiceField(queryset=Plan.objects.none(), empty_label=None)
+    at_once = forms.BooleanField(
+        required=False,
+        label="Switch a downgrade now",
+        help_text="The usage so far is billed under your current plan first.",
+    )
 
     def __init__(self, *args, plans=None, **kwargs):
         super().__init__(*args, **kwargs)

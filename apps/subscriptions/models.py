@@ -3,6 +3,7 @@ from decimal import Decimal
 
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 from apps.accounts.models import Organization, User
 from apps.catalog.models import Api
@@ -59,6 +60,11 @@ class Plan(TimeStampedModel):
         "or 1,000 custom units.",
     )
     trial_days = models.PositiveSmallIntegerField(default=0)
+    prorated_refunds = models.BooleanField(
+        default=False,
+        help_text="Refund the unused part of the fee when a subscriber cancels or moves to a "
+        "cheaper plan at once. Off: the fee already paid is kept.",
+    )
     visibility = models.CharField(
         max_length=10, choices=PlanVisibility.choices, default=PlanVisibility.PUBLIC
     )
@@ -100,6 +106,46 @@ class Plan(TimeStampedModel):
     def fallback_units(self) -> Decimal:
         """What a call is billed when its X-Tollgate-Units breaks the units rule."""
         return min(FALLBACK_UNITS, self.units_per_call_limit)
+
+
+# The plan fields that are prices: changing any of them makes a new price version.
+PRICE_FIELDS = ("monthly_fee", "included_units", "unit_price", "tiers", "hard_limit")
+
+
+class PriceVersion(models.Model):
+    """A plan's prices from `created_at` on. Editing a plan's prices creates the next
+    version; subscribers keep the version they have until the provider migrates them with
+    notice, so their invoices never change under them."""
+
+    plan = models.ForeignKey(Plan, on_delete=models.CASCADE, related_name="price_versions")
+    number = models.PositiveIntegerField()
+    monthly_fee = MoneyField(default=Decimal("0"))
+    included_units = models.BigIntegerField(default=0)
+    unit_price = UnitPriceField(default=Decimal("0"))
+    tiers = models.JSONField(default=list, blank=True)
+    hard_limit = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["plan", "number"]
+        constraints = [
+            models.UniqueConstraint(fields=["plan", "number"], name="one_price_version_number")
+        ]
+
+    def __str__(self):
+        return f"{self.plan} v{self.number}"
+
+    @property
+    def unit(self) -> str:
+        return self.plan.unit
+
+    @property
+    def name(self) -> str:
+        return self.plan.name
+
+    @property
+    def trial_days(self) -> int:
+        return self.plan.trial_days
 
 
 class SubscriptionStatus(models.TextChoices):
@@ -150,6 +196,14 @@ class Subscription(TimeStampedModel):
         help_text="A downgrade that starts at the period end.",
     )
     past_due_since = models.DateTimeField(null=True, blank=True)
+    price_version = models.ForeignKey(
+        PriceVersion,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="subscriptions_on",
+        help_text="The plan's prices this subscriber pays now (grandfathered until migrated).",
+    )
     manual_invoicing = models.BooleanField(
         default=False, help_text="Paid without a card on file: invoices are paid by transfer."
     )
@@ -173,3 +227,66 @@ class Subscription(TimeStampedModel):
     @property
     def is_live(self) -> bool:
         return self.status in LIVE_STATUSES
+
+
+class TermReason(models.TextChoices):
+    SUBSCRIBED = "subscribed", "Subscribed"
+    UPGRADE = "upgrade", "Upgrade"
+    DOWNGRADE = "downgrade", "Downgrade"
+    PRICE_CHANGE = "price_change", "Price change"
+
+
+class SubscriptionTerm(models.Model):
+    """One stretch of a subscription's timeline under one plan and price version, from
+    `starts_at` until `ends_at` (open: until something changes). Plan changes and price
+    changes end one term and start the next; a change scheduled for later (a downgrade at
+    the period end, a price change with notice) is a term that starts in the future.
+
+    Usage is recorded against the term in force when it happened (the flush decides it
+    from the call's time), and a billing period is rated as the terms that overlap it."""
+
+    subscription = models.ForeignKey(Subscription, on_delete=models.CASCADE, related_name="terms")
+    plan = models.ForeignKey(Plan, on_delete=models.PROTECT, related_name="+")
+    price_version = models.ForeignKey(PriceVersion, on_delete=models.PROTECT, related_name="+")
+    starts_at = models.DateTimeField()
+    ends_at = models.DateTimeField(null=True, blank=True)
+    reason = models.CharField(max_length=20, choices=TermReason.choices)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["subscription", "starts_at", "id"]
+        indexes = [models.Index(fields=["subscription", "starts_at"])]
+
+    def __str__(self):
+        return f"{self.subscription_id}: {self.price_version} from {self.starts_at:%Y-%m-%d %H:%M}"
+
+
+class PriceChangeStatus(models.TextChoices):
+    SCHEDULED = "scheduled", "Scheduled"
+    APPLIED = "applied", "Applied"
+    CANCELED = "canceled", "Canceled"
+
+
+class PriceChange(models.Model):
+    """A provider moving one subscriber to a newer price version, announced at least
+    PRICE_CHANGE_NOTICE_DAYS ahead. The subscriber's timeline already holds the new term
+    from `effective_at`; `apply_due_price_changes` switches what the gateway and the pages
+    show when the day comes."""
+
+    subscription = models.ForeignKey(
+        Subscription, on_delete=models.CASCADE, related_name="price_changes"
+    )
+    from_version = models.ForeignKey(PriceVersion, on_delete=models.PROTECT, related_name="+")
+    to_version = models.ForeignKey(PriceVersion, on_delete=models.PROTECT, related_name="+")
+    effective_at = models.DateTimeField()
+    status = models.CharField(
+        max_length=10, choices=PriceChangeStatus.choices, default=PriceChangeStatus.SCHEDULED
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(User, null=True, on_delete=models.SET_NULL, related_name="+")
+
+    class Meta:
+        ordering = ["effective_at", "id"]
+
+    def __str__(self):
+        return f"{self.subscription_id}: {self.from_version} → {self.to_version}"

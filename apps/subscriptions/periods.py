@@ -33,3 +33,11 @@ def period_containing(anchor: datetime, at: datetime) -> tuple[datetime, datetim
 
 def next_period(anchor: datetime, current_start: datetime) -> tuple[datetime, datetime]:
     return period_bounds(anchor, period_index(anchor, current_start) + 1)
+
+
+def period_end_at(anchor: datetime, period_start: datetime) -> datetime:
+    """Where the billing period starting at `period_start` ends. A trial is the period
+    before the anchor and ends at it; the others end at the next anchor month."""
+    if period_start < anchor:
+        return anchor
+    return period_bounds(anchor, period_index(anchor, period_start))[1]

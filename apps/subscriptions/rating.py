@@ -16,33 +16,35 @@ Rules
 - Units are exact decimals at their unit's resolution: calls are whole, seconds are metered
   to the millisecond, custom units (what the upstream reports) to six decimal places.
 - Each line's amount is rounded once, half-up, to the currency's minor unit; a total is the
-  sum of rounded lines. Only `proration_credit` lines are negative.
+  sum of rounded lines. Only credit lines (`proration_credit`, `credit_applied`) are
+  negative.
 - Money is Decimal end to end: floats are refused with TypeError.
 
-Proration (mid-period upgrades)
-Upgrades are prorated by day: days remaining = number of whole calendar days from the change
-date (UTC, the change day counts as remaining) to the period end; period days = whole days in
-the period; credit = old_fee × remaining/period_days; charge = new_fee × remaining/period_days;
-each rounded once, half-up, to the minor unit.
-
-In dates (UTC): period days = period end date - period start date, days remaining = period end
-date - change date. A change on the period's last, partial day (before the end time, on the end
-date) still counts that day as remaining. Downgrades are not prorated: they start at the next
-period."""
+Segments (docs/pricing.md, "Segments")
+A period is rated as the sequence of terms in force: each segment (a term clipped to the
+period) is rated on its own, under its own terms. Its share of the period is its elapsed
+time over the period's, to the microsecond; the included units are prorated by it (rounded
+half up to the unit's resolution), and so are fees at a change: the old fee × share left is
+credited, the new fee × share left charged, each rounded once, half up. Usage of a segment
+invoiced before is billed as the difference (late usage), tier by tier."""
 
 import datetime as dt
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from decimal import ROUND_CEILING, Decimal
+from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal
 from itertools import pairwise
 
 from apps.core.money import ZERO, default_currency, minor_exponent, round_money
 
 FEE = "fee"
 USAGE = "usage"
+LATE_USAGE = "late_usage"  # usage of a period or segment invoiced already, billed on the next
 PRORATION_CREDIT = "proration_credit"
 PRORATION_CHARGE = "proration_charge"
+CREDIT_APPLIED = "credit_applied"  # account credit from earlier invoices, used up here
+CREDIT_CARRIED = "credit_carried"  # what credits beyond an invoice's charges carry forward
+NEGATIVE_KINDS = (PRORATION_CREDIT, CREDIT_APPLIED)
 
 UNIT_CALL = "call"  # counted whole (apps.subscriptions.models.UNIT_CALL)
 UNIT_SECOND = "second"  # upstream time (apps.subscriptions.models.UNIT_SECOND)
@@ -175,13 +177,14 @@ class Line:
 
     def __post_init__(self):
         exact(self.amount, "amount")
-        if self.amount < 0 and self.kind != PRORATION_CREDIT:
+        if self.amount < 0 and self.kind not in NEGATIVE_KINDS:
             raise ValueError(f"a {self.kind} line can't be negative")
 
 
 # --- Usage ------------------------------------------------------------------------------
-def billable_units(terms: PlanTerms, units: Decimal) -> Decimal:
-    """The units that cost money: those beyond the included ones (none on a hard limit)."""
+def billable_units(terms: PlanTerms, units: Decimal, included: Decimal | None = None) -> Decimal:
+    """The units that cost money: those beyond the included ones (none on a hard limit).
+    `included` overrides the plan's included units (a segment's prorated share)."""
     units = exact(units, "units")
     if units < 0:
         raise ValueError("usage can't be negative")
@@ -191,7 +194,7 @@ def billable_units(terms: PlanTerms, units: Decimal) -> Decimal:
         )
     if terms.hard_limit:
         return ZERO
-    return max(units - terms.included_units, ZERO)
+    return max(units - (terms.included_units if included is None else included), ZERO)
 
 
 def rate_usage(
@@ -310,77 +313,176 @@ def period_lines(
     )
 
 
-# --- Upgrades ---------------------------------------------------------------------------
-def proration_days(
-    *, period_start: dt.datetime, period_end: dt.datetime, changed_at: dt.datetime
-) -> tuple[int, int]:
-    """(days remaining, period days) for a change at `changed_at`, by the rule above."""
-    start, end, change = (_utc_date(moment) for moment in (period_start, period_end, changed_at))
-    if not period_start <= changed_at < period_end:
-        raise ValueError("the change must fall inside the period")
-    # On the end date, before the end time, the change day still counts as remaining.
-    return max((end - change).days, 1), (end - start).days
+# --- Segments: a period under the sequence of terms in force ------------------------------
+def _microseconds(delta: dt.timedelta) -> int:
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
-def _utc_date(moment: dt.datetime) -> dt.date:
-    if moment.tzinfo is None:
-        raise ValueError("use timezone-aware datetimes")
-    return moment.astimezone(dt.UTC).date()
+@dataclass(frozen=True)
+class Segment:
+    """One stretch of a billing period under one set of terms. Its share of the period is
+    its elapsed time over the period's (to the microsecond): the fee and the included units
+    are prorated by it."""
 
+    terms: PlanTerms
+    start: dt.datetime
+    end: dt.datetime
+    period_start: dt.datetime
+    period_end: dt.datetime
 
-def upgrade_lines(
-    old_terms: PlanTerms,
-    new_terms: PlanTerms,
-    *,
-    period_start: dt.datetime,
-    period_end: dt.datetime,
-    changed_at: dt.datetime,
-    in_trial: bool = False,
-) -> list[Line]:
-    """A credit for the old fee's unused days and a charge for the new fee's remaining days.
+    def __post_init__(self):
+        for moment in (self.start, self.end, self.period_start, self.period_end):
+            if moment.tzinfo is None:
+                raise ValueError("use timezone-aware datetimes")
+        if not self.period_start <= self.start <= self.end <= self.period_end:
+            raise ValueError("a segment lies inside its period")
+        if self.period_start == self.period_end:
+            raise ValueError("a period can't be empty")
 
-    In a trial no fee was charged, so nothing is credited or charged."""
-    if old_terms.currency != new_terms.currency:
-        raise ValueError("an upgrade can't change the currency")
-    if in_trial:
-        return []
-    remaining, period_days = proration_days(
-        period_start=period_start, period_end=period_end, changed_at=changed_at
-    )
-    days = f"{remaining} of {period_days} days"
-    credit = _prorate(old_terms, remaining, period_days)
-    charge = _prorate(new_terms, remaining, period_days)
-    lines = []
-    if credit:
-        lines.append(
-            Line(
-                kind=PRORATION_CREDIT,
-                description=f"Unused time on {old_terms.name or 'the previous plan'} ({days})",
-                quantity=Decimal(remaining),
-                unit_price=None,
-                amount=-credit,
-                period_start=changed_at,
-                period_end=period_end,
-            )
+    @property
+    def share(self) -> tuple[int, int]:
+        """(microseconds of the segment, microseconds of the period)."""
+        return (
+            _microseconds(self.end - self.start),
+            _microseconds(self.period_end - self.period_start),
         )
-    if charge:
+
+    @property
+    def whole(self) -> bool:
+        return self.start == self.period_start and self.end == self.period_end
+
+
+def prorate(amount: Decimal, part: int, whole: int, currency: str | None = None) -> Decimal:
+    """amount × part / whole, rounded once, half up, to the minor unit (multiply first)."""
+    return round_money(exact(amount, "amount") * part / whole, currency)
+
+
+def included_in(segment: Segment) -> Decimal:
+    """The included units of a segment: the plan's included units × the segment's share,
+    rounded half up to the unit's resolution (whole calls, milliseconds, millionths)."""
+    included = Decimal(segment.terms.included_units)
+    if segment.whole:
+        return included
+    part, whole = segment.share
+    step = unit_resolution(segment.terms.unit)
+    return (included * part / whole / step).to_integral_value(ROUND_HALF_UP) * step
+
+
+def _tiers_used(terms: PlanTerms, billable: Decimal) -> dict[int | None, tuple[Decimal, Decimal]]:
+    """{tier number (None without tiers): (units, unit price)} for billable units."""
+    if not billable or not terms.charges_usage:
+        return {}
+    if not terms.tiers:
+        return {None: (billable, terms.unit_price)}
+    return {
+        number: (quantity, tier.unit_price)
+        for number, tier, quantity in _fill_tiers(terms.tiers, billable)
+    }
+
+
+def segment_usage_lines(
+    segment: Segment, units: Decimal, *, rated_before: Decimal = ZERO, late: bool = False
+) -> list[Line]:
+    """Usage lines for `units` used in a segment, beyond the segment's included units,
+    less what the `rated_before` units of it were already invoiced for: usage that arrives
+    after its segment was invoiced is billed as the difference, tier by tier, so the
+    invoices of a segment add up to exactly what rating it once would give."""
+    terms, included = segment.terms, included_in(segment)
+    now = _tiers_used(terms, billable_units(terms, units, included))
+    before = _tiers_used(terms, billable_units(terms, rated_before, included))
+    currency, lines = terms.currency, []
+    for tier, (quantity, unit_price) in now.items():
+        earlier = before.get(tier, (ZERO, unit_price))[0]
+        if quantity <= earlier:
+            continue
+        amount = round_money(quantity * unit_price, currency) - round_money(
+            earlier * unit_price, currency
+        )
         lines.append(
             Line(
-                kind=PRORATION_CHARGE,
-                description=f"Remaining time on {new_terms.name or 'the new plan'} ({days})",
-                quantity=Decimal(remaining),
-                unit_price=None,
-                amount=charge,
-                period_start=changed_at,
-                period_end=period_end,
+                kind=LATE_USAGE if late else USAGE,
+                description=_segment_usage_description(segment, included, tier, late),
+                quantity=quantity - earlier,
+                unit_price=unit_price,
+                amount=amount,
+                period_start=segment.start,
+                period_end=segment.end,
+                tier=tier,
             )
         )
     return lines
 
 
-def _prorate(terms: PlanTerms, remaining: int, period_days: int) -> Decimal:
-    # Multiply before dividing: one inexact step, then one rounding.
-    return round_money(terms.monthly_fee * remaining / period_days, terms.currency)
+def _segment_usage_description(segment: Segment, included: Decimal, tier, late: bool) -> str:
+    terms = segment.terms
+    text = plural_unit(terms.unit).capitalize()
+    if included and not terms.hard_limit:
+        text += f" beyond the {included.normalize():,f} included"
+    if tier is not None and len(terms.tiers) > 1:
+        floor = terms.tiers[tier - 2].up_to if tier > 1 else 0
+        up_to = terms.tiers[tier - 1].up_to
+        span = f"over {floor:,}" if up_to is None else f"{floor + 1:,} to {up_to:,}"
+        text += f", tier {tier} ({span})"
+    if late:  # it names its period: the invoice it lands on is another period's
+        name = f"{terms.name}, " if terms.name else ""
+        return f"Late usage: {text.lower()} ({name}period {period_text(segment)})"
+    return f"{text} ({terms.name})" if terms.name else text
+
+
+def period_text(segment: Segment) -> str:
+    """`Jan 10 – Feb 10, 2026`: the segment's billing period."""
+    start, end = segment.period_start, segment.period_end
+    return f"{start:%b %-d} – {end:%b %-d, %Y}"
+
+
+def change_fee_lines(
+    old_terms: PlanTerms | None,
+    new_terms: PlanTerms | None,
+    *,
+    at: dt.datetime,
+    period_start: dt.datetime,
+    period_end: dt.datetime,
+    credit_old: bool = True,
+) -> list[Line]:
+    """A change of terms at `at` inside a period whose fee was charged in advance: a credit
+    for the old fee's remaining share (when `credit_old`) and a charge for the new fee's
+    remaining share (none when `new_terms` is None: the subscription ends). Each is the
+    fee × remaining time / period time, rounded once; quantity is that share."""
+    remaining = Segment(
+        terms=new_terms or old_terms,
+        start=at,
+        end=period_end,
+        period_start=period_start,
+        period_end=period_end,
+    )
+    part, whole = remaining.share
+    quantity = (Decimal(part) / whole).quantize(Decimal("0.0001"))  # of a month
+    lines = []
+    if credit_old and old_terms is not None and old_terms.monthly_fee:
+        lines.append(
+            Line(
+                kind=PRORATION_CREDIT,
+                description=f"Unused time on {old_terms.name or 'the previous plan'}",
+                quantity=quantity,
+                unit_price=old_terms.monthly_fee,
+                amount=-prorate(old_terms.monthly_fee, part, whole, old_terms.currency),
+                period_start=at,
+                period_end=period_end,
+            )
+        )
+    if new_terms is not None and new_terms.monthly_fee:
+        lines.append(
+            Line(
+                kind=PRORATION_CHARGE,
+                description=f"Remaining time on {new_terms.name or 'the new plan'}",
+                quantity=quantity,
+                unit_price=new_terms.monthly_fee,
+                amount=prorate(new_terms.monthly_fee, part, whole, new_terms.currency),
+                period_start=at,
+                period_end=period_end,
+            )
+        )
+    return [line for line in lines if line.amount]
 
 
 # --- Estimates, spend caps, totals, payouts ---------------------------------------------

@@ -32,6 +32,7 @@ class PlanOutput(serializers.ModelSerializer):
             "rate_limit_per_minute",
             "bill_server_errors",
             "max_units_per_call",
+            "prorated_refunds",
             "trial_days",
             "visibility",
             "recommended",
@@ -59,6 +60,7 @@ class PlanInput(serializers.Serializer):
     max_units_per_call = serializers.DecimalField(
         max_digits=19, decimal_places=6, required=False, allow_null=True
     )
+    prorated_refunds = serializers.BooleanField(required=False)
     trial_days = serializers.IntegerField(required=False)
     visibility = serializers.ChoiceField(choices=PlanVisibility.choices, required=False)
     recommended = serializers.BooleanField(required=False)
@@ -118,6 +120,12 @@ class SubscribeInput(serializers.Serializer):
 
 class ChangePlanInput(serializers.Serializer):
     plan = serializers.CharField()
+    at_once = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="Downgrades: switch now (the usage so far is billed first under the old "
+        "plan) instead of at the period end. Upgrades always apply now.",
+    )
 
 
 class CancelInput(serializers.Serializer):

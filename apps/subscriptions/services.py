@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
@@ -29,9 +30,32 @@ from apps.core.audit import audit_record
 from apps.core.errors import Conflict, Forbidden, NotFound, ServiceError
 from apps.core.invalidation import publish_invalidation
 
-from .models import Plan, PlanVisibility, Subscription, SubscriptionStatus
+from .models import (
+    LIVE_STATUSES,
+    SERVING_STATUSES,
+    Plan,
+    PlanVisibility,
+    PriceChange,
+    PriceChangeStatus,
+    Subscription,
+    SubscriptionStatus,
+    TermReason,
+)
 from .periods import period_bounds, period_index
-from .pricing import validate_plan_terms
+from .pricing import describe_plan, validate_plan_terms
+from .rating import PlanTerms, plural_unit
+from .terms import (
+    current_version,
+    term_at,
+    terms_in_force,
+    timeline,
+    timeline_drop_scheduled,
+    timeline_end,
+    timeline_reprice,
+    timeline_start,
+    timeline_switch,
+    version_terms,
+)
 from .trials import in_trial, trial_allowed
 
 S = SubscriptionStatus
@@ -48,6 +72,7 @@ PLAN_FIELDS = {
     "rate_limit_per_minute",
     "bill_server_errors",
     "max_units_per_call",
+    "prorated_refunds",
     "trial_days",
     "visibility",
     "recommended",
@@ -72,8 +97,18 @@ class CollectionHooks:
     def subscription_started(self, subscription: Subscription) -> None:
         pass
 
-    def plan_upgraded(self, subscription: Subscription, old_plan: Plan, at: datetime) -> None:
-        pass
+    def plan_changed(
+        self, subscription: Subscription, *, old_terms, new_terms, at, credit_old, event
+    ) -> None:
+        """A plan change made now (inside the change's transaction): bill the usage so far
+        under the old terms and the fee's proration."""
+
+    def subscription_canceled(self, subscription: Subscription, *, old_terms, at) -> None:
+        """A cancellation now (inside its transaction): bill the usage to date."""
+
+    def close_ended_periods(self, subscription: Subscription) -> None:
+        """Close the periods that ended and wait for the close job (inside the caller's
+        transaction), so a change applies to the period it happens in."""
 
 
 collection_hooks = CollectionHooks()
@@ -123,12 +158,22 @@ def plan_create(*, actor: User, api: Api, **data) -> Plan:
 
 @transaction.atomic
 def plan_update(*, actor: User, plan: Plan, **data) -> Plan:
+    """Editing a plan's prices creates its next price version: new subscribers get it,
+    existing ones keep theirs until migrated (`plan_prices_migrate`)."""
     _require_provider(actor, plan.api)
     plan = Plan.objects.select_for_update().get(pk=plan.pk)
     data = _clean_plan(data, plan)
+    if "unit" in data and data["unit"] != plan.unit and plan.subscriptions.exists():
+        raise Conflict(
+            "This plan has subscribers, whose usage is counted in "
+            f"{plural_unit(plan.unit)}: create a new plan for another unit.",
+            field="unit",
+        )
+    current_version(plan)  # the prices subscribers have, kept before they change
     for field, value in data.items():
         setattr(plan, field, value)
     plan.save()
+    current_version(plan)
     if plan.recommended:
         plan.api.plans.exclude(pk=plan.pk).update(recommended=False)
     audit_record(
@@ -266,6 +311,7 @@ def _create_locked(*, actor, organization, plan, invite_token, now) -> Subscript
             subscription.save()
     except IntegrityError as error:
         raise Conflict(f"You already subscribe to {plan.api.name}.") from error
+    timeline_start(subscription, at=now)
     audit_record(
         action="subscription.created",
         actor=actor,
@@ -390,15 +436,22 @@ def subscription_cancel(
 ) -> Subscription:
     """Free plans and unpaid ones end now; paid plans run to the end of the paid period."""
     require_capability(actor, subscription.organization, "billing")
-    subscription = (
-        Subscription.objects.select_for_update().select_related("plan").get(pk=subscription.pk)
-    )
+    subscription = _locked_and_caught_up(subscription)
     if subscription.status == S.CANCELED:
         raise Conflict("This subscription is already canceled.")
     ends_now = at_once or subscription.plan.is_free or subscription.status == S.PENDING_PAYMENT
     if ends_now:
+        was_serving = subscription.status in SERVING_STATUSES
+        old_terms = terms_in_force(subscription, timezone.now())
         subscription = _transition(subscription, "cancel_now", actor=actor)
+        timeline_end(subscription, at=subscription.canceled_at)
+        if was_serving:  # the usage to date, and a refund if the plan gives one
+            collection_hooks.subscription_canceled(
+                subscription, old_terms=old_terms, at=subscription.canceled_at
+            )
     else:
+        if subscription.scheduled_plan_id:
+            timeline_drop_scheduled(subscription, from_=subscription.current_period_end)
         subscription.cancel_at_period_end = True
         subscription.scheduled_plan = None
         subscription.save(update_fields=["cancel_at_period_end", "scheduled_plan", "updated_at"])
@@ -435,7 +488,28 @@ def subscription_resume(*, actor: User, subscription: Subscription) -> Subscript
     return subscription
 
 
-def is_upgrade(old: Plan, new: Plan) -> bool:
+def _locked_and_caught_up(subscription: Subscription) -> Subscription:
+    """The subscription's row, locked; a period that ended and still waits for the close
+    job is closed first, so what happens now belongs to the period it happens in."""
+
+    def locked():
+        return (
+            Subscription.objects.select_for_update(of=("self",))
+            .select_related("plan", "api", "organization", "price_version__plan")
+            .get(pk=subscription.pk)
+        )
+
+    subscription = locked()
+    if subscription.status in SERVING_STATUSES and (
+        subscription.current_period_end <= timezone.now()
+    ):
+        collection_hooks.close_ended_periods(subscription)
+        subscription = locked()
+    return subscription
+
+
+def is_upgrade(old: PlanTerms, new: PlanTerms) -> bool:
+    """A higher fee, or the same fee with at least as many included units."""
     if new.monthly_fee != old.monthly_fee:
         return new.monthly_fee > old.monthly_fee
     return new.included_units >= old.included_units
@@ -443,15 +517,18 @@ def is_upgrade(old: Plan, new: Plan) -> bool:
 
 @transaction.atomic
 def subscription_change_plan(
-    *, actor: User, subscription: Subscription, plan: Plan, invite_token: str = ""
+    *,
+    actor: User,
+    subscription: Subscription,
+    plan: Plan,
+    invite_token: str = "",
+    at_once: bool = False,
 ) -> Subscription:
-    """Upgrades take effect at once (prorated by billing); downgrades at the period end."""
+    """Upgrades apply at once. Downgrades (and moves to a free plan) apply at the period
+    end, or at once when `at_once`. A change at once bills the usage so far under the old
+    terms and prorates the fee (docs/pricing.md, "Plan changes")."""
     require_capability(actor, subscription.organization, "billing")
-    subscription = (
-        Subscription.objects.select_for_update()
-        .select_related("plan", "api")
-        .get(pk=subscription.pk)
-    )
+    subscription = _locked_and_caught_up(subscription)
     if subscription.status not in (S.TRIALING, S.ACTIVE):
         raise Conflict("Only active or trialing subscriptions can change plans.")
     if plan.api_id != subscription.api_id:
@@ -459,14 +536,22 @@ def subscription_change_plan(
     if plan.pk == subscription.plan_id:
         raise Conflict("You are already on this plan.", field="plan")
     _check_can_subscribe(subscription.organization, plan, invite_token)
-    old_plan = subscription.plan
-    if is_upgrade(old_plan, plan):
-        subscription.plan, subscription.scheduled_plan = plan, None
-        subscription.cancel_at_period_end = False
-        subscription.save()
-        collection_hooks.plan_upgraded(subscription, old_plan, timezone.now())
-        action = "subscription.upgraded"
+    old_plan, old_terms = subscription.plan, terms_in_force(subscription, timezone.now())
+    version = current_version(plan)
+    new_terms = version_terms(version)
+    upgrade = is_upgrade(old_terms, new_terms)
+    if upgrade or at_once:
+        _change_now(subscription, plan, version, old_terms, new_terms, upgrade)
+        action = "subscription.upgraded" if upgrade else "subscription.downgraded"
     else:
+        timeline_switch(
+            subscription,
+            plan=plan,
+            version=version,
+            at=subscription.current_period_end,
+            reason=TermReason.DOWNGRADE,
+            scheduled=True,
+        )
         subscription.scheduled_plan = plan
         subscription.save(update_fields=["scheduled_plan", "updated_at"])
         action = "subscription.downgrade_scheduled"
@@ -484,6 +569,30 @@ def subscription_change_plan(
     )
     _invalidate(subscription)
     return subscription
+
+
+def _change_now(subscription, plan, version, old_terms, new_terms, upgrade: bool) -> None:
+    old_plan, now = subscription.plan, timezone.now()
+    term = timeline_switch(
+        subscription,
+        plan=plan,
+        version=version,
+        at=now,
+        reason=TermReason.UPGRADE if upgrade else TermReason.DOWNGRADE,
+    )
+    subscription.plan, subscription.price_version = plan, version
+    subscription.scheduled_plan, subscription.cancel_at_period_end = None, False
+    subscription.save()
+    collection_hooks.plan_changed(
+        subscription,
+        old_terms=old_terms,
+        new_terms=new_terms,
+        at=now,
+        # an upgrade's credit pays toward the new fee; a downgrade refunds the old fee's
+        # unused share only when the old plan says so
+        credit_old=upgrade or old_plan.prorated_refunds,
+        event=str(term.pk),
+    )
 
 
 def following_period(subscription: Subscription) -> tuple[datetime, datetime]:
@@ -507,10 +616,17 @@ def subscription_renew(*, subscription: Subscription) -> Subscription:
     if subscription.status == S.CANCELED or subscription.current_period_end > timezone.now():
         return subscription
     if subscription.cancel_at_period_end:
-        return _transition(subscription, "cancel_now")
+        ended_at = subscription.current_period_end
+        subscription = _transition(subscription, "cancel_now")
+        timeline_end(subscription, at=ended_at)
+        return subscription
     start, end = following_period(subscription)
     subscription.current_period_start, subscription.current_period_end = start, end
-    if subscription.scheduled_plan_id:
+    term = term_at(timeline(subscription), start)
+    if term is not None:  # what the timeline holds from now: a downgrade, a price change
+        subscription.plan, subscription.price_version = term.plan, term.price_version
+        subscription.scheduled_plan = None
+    elif subscription.scheduled_plan_id:
         subscription.plan, subscription.scheduled_plan = subscription.scheduled_plan, None
     if subscription.status == S.TRIALING and not in_trial(subscription, start):
         subscription.status = S.ACTIVE
@@ -543,3 +659,107 @@ def subscription_set_spend_cap(
     )
     _invalidate(subscription)
     return subscription
+
+
+# --- Price changes ------------------------------------------------------------------------
+def price_change_notice_days() -> int:
+    return settings.PRICE_CHANGE_NOTICE_DAYS
+
+
+def plan_prices_migrate(
+    *, actor: User, plan: Plan, effective_at: datetime, now: datetime | None = None
+) -> list[PriceChange]:
+    """Move the plan's subscribers still on older prices to its current price version from
+    `effective_at`, which must be at least PRICE_CHANGE_NOTICE_DAYS ahead. Each subscriber
+    is emailed, the provider's webhook hears of it, and the subscription page shows the
+    coming change; until then they pay what they signed up for."""
+    _require_provider(actor, plan.api)
+    now = now or timezone.now()
+    earliest = now + timedelta(days=price_change_notice_days())
+    if effective_at < earliest:
+        raise ServiceError(
+            f"Subscribers get at least {price_change_notice_days()} days' notice of a price "
+            f"change: choose {earliest:%b %-d, %Y %H:%M} UTC or later.",
+            code="notice_too_short",
+            field="effective_at",
+        )
+    with transaction.atomic():
+        plan = Plan.objects.select_for_update().get(pk=plan.pk)
+        target = current_version(plan)
+        changes = [
+            change
+            for subscription in Subscription.objects.select_for_update()
+            .filter(plan=plan, status__in=LIVE_STATUSES)
+            .exclude(price_version=target)
+            .select_related("api", "organization", "plan")
+            if (change := _schedule_price_change(subscription, target, effective_at, actor))
+        ]
+        audit_record(
+            action="plan.prices_migrated",
+            actor=actor,
+            organization=plan.api.organization,
+            target=plan,
+            data={
+                "version": target.number,
+                "effective_at": effective_at.isoformat(),
+                "subscribers": len(changes),
+            },
+        )
+    return changes
+
+
+def _schedule_price_change(subscription, version, effective_at, actor) -> PriceChange | None:
+    term = timeline_reprice(subscription, version=version, at=effective_at)
+    if term is None:  # not on this plan then (a downgrade is scheduled), or already on it
+        return None
+    previous = subscription.terms.filter(ends_at=effective_at).exclude(pk=term.pk).first()
+    change = PriceChange.objects.create(
+        subscription=subscription,
+        from_version=previous.price_version if previous else subscription.price_version,
+        to_version=version,
+        effective_at=effective_at,
+        created_by=actor,
+    )
+    old, new = version_terms(change.from_version), version_terms(version)
+    notify(
+        organization=subscription.organization,
+        kind="subscription.price_change_scheduled",
+        title=f"{subscription.api.name}: {subscription.plan.name}'s prices change on "
+        f"{effective_at:%b %-d, %Y}",
+        body=f"From {effective_at:%b %-d, %Y %H:%M} UTC: {describe_plan(new).headline} "
+        f"({'; '.join(describe_plan(new).lines)}) instead of {describe_plan(old).headline} "
+        f"({'; '.join(describe_plan(old).lines)}). Until then nothing changes. You can "
+        "change plans or cancel before.",
+        url=reverse("subscriptions:detail", args=[subscription.public_id]),
+        email_capability="billing",
+    )
+    for listener in subscription_listeners:
+        listener("subscription.price_change_scheduled", subscription)
+    return change
+
+
+def apply_due_price_changes(now: datetime | None = None) -> int:
+    """Switch subscribers whose price change took effect to the new version (what the
+    gateway and the pages read). Billing needs nothing of it: the timeline held the new
+    term from the start. Idempotent; beat runs it with the period close."""
+    now = now or timezone.now()
+    applied = 0
+    due = PriceChange.objects.filter(status=PriceChangeStatus.SCHEDULED, effective_at__lte=now)
+    for change_id in due.values_list("pk", flat=True):
+        with transaction.atomic():
+            change = (
+                PriceChange.objects.select_for_update()
+                .select_related("subscription")
+                .get(pk=change_id)
+            )
+            if change.status != PriceChangeStatus.SCHEDULED:
+                continue
+            subscription = change.subscription
+            if subscription.plan_id == change.to_version.plan_id:
+                subscription.price_version = change.to_version
+                subscription.save(update_fields=["price_version", "updated_at"])
+                _invalidate(subscription)
+            change.status = PriceChangeStatus.APPLIED
+            change.save(update_fields=["status"])
+            applied += 1
+    return applied

@@ -1,11 +1,14 @@
 """Pages: the pricing table on API pages, subscribing, the consumer's subscriptions, and the
 provider's plan editor and subscriber list."""
 
+from datetime import UTC, date, datetime, time, timedelta
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from apps.accounts.decorators import member_required
@@ -16,6 +19,7 @@ from apps.core.errors import ServiceError
 from . import selectors, services
 from .forms import ChangePlanForm, PlanForm, SpendCapForm
 from .pricing import describe_plan
+from .terms import subscription_terms, version_terms
 
 
 # --- The pricing table (a section of the catalog's API page) --------------------------------
@@ -98,7 +102,16 @@ def subscription_detail(request, public_id: str):
         "subscriptions/detail.html",
         {
             "subscription": subscription,
-            "description": describe_plan(subscription.plan),
+            # what this subscriber pays: its own price version, grandfathered
+            "description": describe_plan(subscription_terms(subscription)),
+            "price_changes": [
+                (
+                    change,
+                    describe_plan(version_terms(change.from_version)),
+                    describe_plan(version_terms(change.to_version)),
+                )
+                for change in selectors.coming_price_changes(subscription)
+            ],
             "change_form": ChangePlanForm(plans=other_plans),
             "has_other_plans": other_plans.exists(),
             "cap_form": SpendCapForm(initial={"spend_cap": subscription.spend_cap}),
@@ -112,12 +125,16 @@ ACTIONS = {
     "cancel": lambda request, sub: services.subscription_cancel(
         actor=request.user, subscription=sub
     ),
+    "cancel-now": lambda request, sub: services.subscription_cancel(
+        actor=request.user, subscription=sub, at_once=True
+    ),
     "resume": lambda request, sub: services.subscription_resume(
         actor=request.user, subscription=sub
     ),
 }
 DONE = {
     "cancel": "Canceled.",
+    "cancel-now": "Canceled. The final invoice bills the usage to date.",
     "resume": "The subscription continues.",
     "change": "Plan changed.",
     "cap": "Spend cap saved.",
@@ -151,7 +168,10 @@ def _run_action(request, subscription, action: str) -> str:
         if not form.is_valid():
             raise ServiceError("Pick a plan.")
         subscription = services.subscription_change_plan(
-            actor=request.user, subscription=subscription, plan=form.cleaned_data["plan"]
+            actor=request.user,
+            subscription=subscription,
+            plan=form.cleaned_data["plan"],
+            at_once=form.cleaned_data["at_once"],
         )
         if subscription.scheduled_plan_id:
             return (
@@ -217,15 +237,44 @@ def provider_plan_edit(request, slug: str, plan_id: str):
     invite_url = request.build_absolute_uri(
         reverse("subscriptions:private_plan", args=[api.slug, plan.invite_token])
     )
+    versions = selectors.price_versions_of(plan)
+    current = versions[0] if versions else None
+    earliest = timezone.now() + timedelta(days=services.price_change_notice_days())
     return render_provider_page(
         request,
         "subscriptions/provider_plan_edit.html",
         api,
-        {"plan": plan, "form": form, "invite_url": invite_url, "description": describe_plan(plan)},
+        {
+            "plan": plan,
+            "form": form,
+            "invite_url": invite_url,
+            "description": describe_plan(plan),
+            "versions": [(v, describe_plan(version_terms(v))) for v in versions],
+            "to_migrate": sum(
+                v.subscriber_count - v.moving_count for v in versions if v is not current
+            ),
+            "notice_days": services.price_change_notice_days(),
+            "earliest": (earliest + timedelta(days=1)).date(),
+        },
+    )
+
+
+def _migrate_prices(request, plan):
+    try:
+        day = date.fromisoformat(request.POST.get("effective_at", ""))
+    except ValueError:
+        raise ServiceError("Pick the day the new prices take effect.") from None
+    effective_at = datetime.combine(day, time.min, tzinfo=UTC)
+    changes = services.plan_prices_migrate(actor=request.user, plan=plan, effective_at=effective_at)
+    messages.info(
+        request,
+        f"{len(changes)} subscriber{'s' if len(changes) != 1 else ''} told: "
+        f"the new prices apply to them from {effective_at:%b %-d, %Y}.",
     )
 
 
 PLAN_ACTIONS = {
+    "migrate-prices": _migrate_prices,
     "archive": lambda r, p: services.plan_archive(actor=r.user, plan=p),
     "unarchive": lambda r, p: services.plan_archive(actor=r.user, plan=p, archived=False),
     "delete": lambda r, p: services.plan_delete(actor=r.user, plan=p),

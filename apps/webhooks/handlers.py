@@ -18,6 +18,7 @@ SUBSCRIPTION_EVENTS = {
     EventType.SUBSCRIPTION_CREATED,
     EventType.SUBSCRIPTION_CANCELED,
     EventType.SUBSCRIPTION_CHANGED,
+    EventType.SUBSCRIPTION_PRICE_CHANGE_SCHEDULED,
 }
 QUOTA_BASIS = "included_units"
 
@@ -26,7 +27,11 @@ def on_subscription_event(kind: str, subscription) -> None:
     """fn(kind, subscription) from apps.subscriptions.services: the API's owner hears it."""
     if kind not in SUBSCRIPTION_EVENTS:
         return
-    _safely(kind, lambda: (subscription.api.organization, payloads.subscription_data(subscription)))
+    if kind == EventType.SUBSCRIPTION_PRICE_CHANGE_SCHEDULED:
+        build = payloads.price_change_data
+    else:
+        build = payloads.subscription_data
+    _safely(kind, lambda: (subscription.api.organization, build(subscription)))
 
 
 def on_usage_alert(alert, subscription) -> None:

@@ -20,6 +20,10 @@ class EventType(models.TextChoices):
     SUBSCRIPTION_CREATED = "subscription.created", "A consumer subscribed"
     SUBSCRIPTION_CANCELED = "subscription.canceled", "A consumer canceled"
     SUBSCRIPTION_CHANGED = "subscription.changed", "A consumer changed plans"
+    SUBSCRIPTION_PRICE_CHANGE_SCHEDULED = (
+        "subscription.price_change_scheduled",
+        "A subscriber was told of your price change",
+    )
     USAGE_THRESHOLD_REACHED = "usage.threshold_reached", "A consumer reached a quota threshold"
     PAYOUT_SENT = "payout.sent", "A payout was sent to you"
     WEBHOOK_TEST = "webhook.test", "Test event"

@@ -28,6 +28,21 @@ def subscription_data(subscription) -> dict:
     }
 
 
+def price_change_data(subscription) -> dict:
+    """The subscriber's coming price change: when, and the price version numbers."""
+    change = subscription.price_changes.filter(status="scheduled").order_by("-pk").first()
+    return {
+        **subscription_data(subscription),
+        "price_change": {
+            "effective_at": iso(change.effective_at),
+            "from_version": change.from_version.number,
+            "to_version": change.to_version.number,
+        }
+        if change
+        else None,
+    }
+
+
 def usage_threshold_data(alert, subscription) -> dict:
     return {
         **subscription_data(subscription),

@@ -343,6 +343,9 @@ SPECTACULAR_SETTINGS = {
 CURRENCY = env("CURRENCY", "USD").upper()
 PLATFORM_FEE_PERCENT = Decimal(env("PLATFORM_FEE_PERCENT", "20"))
 PAYMENT_GRACE_DAYS = int(env("PAYMENT_GRACE_DAYS", "3"))
+# A provider's price change reaches existing subscribers no sooner than this many days after
+# it is announced (they keep their prices until then).
+PRICE_CHANGE_NOTICE_DAYS = int(env("PRICE_CHANGE_NOTICE_DAYS", "30"))
 PAYOUT_MINIMUM = Decimal(env("PAYOUT_MINIMUM", "10.00"))
 # Earnings become payable this many days after the consumer's payment cleared (refunds and
 # disputes come in that window); a lost dispute's Stripe fee is the platform's cost, or the

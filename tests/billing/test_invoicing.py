@@ -138,7 +138,7 @@ def test_free_periods_issue_nothing(owner, org, other_org):
     assert subscription.current_period_start > START  # rolled on anyway
 
 
-def test_an_upgrade_is_prorated_by_day(owner, org, other_org):
+def test_an_upgrade_is_prorated_by_the_time_left_and_invoiced_at_once(owner, org, other_org):
     api = ApiFactory(organization=other_org)
     basic = PlanFactory(api=api, monthly_fee=Decimal("10"))
     pro = PlanFactory(api=api, monthly_fee=Decimal("40"))
@@ -146,13 +146,11 @@ def test_an_upgrade_is_prorated_by_day(owner, org, other_org):
     subscription = subscription_services.subscription_create(
         actor=owner, organization=org, plan=basic, now=start
     ).subscription
-    with time_machine.travel(datetime(2026, 4, 16, 8, 0, tzinfo=UTC)):
+    with time_machine.travel(datetime(2026, 4, 16, tzinfo=UTC), tick=False):
         subscription = subscription_services.subscription_change_plan(
             actor=owner, subscription=subscription, plan=pro
         )
-        invoice = services.invoice_upgrade(
-            subscription, basic, datetime(2026, 4, 16, 8, 0, tzinfo=UTC)
-        )
+    invoice = Invoice.objects.get(key__startswith="change:")
     # 15 of 30 days remain: credit 10 × 15/30 = 5.00, charge 40 × 15/30 = 20.00
     assert list(invoice.lines.values_list("kind", "amount")) == [
         ("proration_credit", Decimal("-5.00")),
@@ -251,17 +249,17 @@ def test_one_subscription_failing_to_close_neither_blocks_the_others_nor_stays_u
     second = subscription_services.subscription_create(
         actor=owner, organization=org, plan=second_plan, now=START
     ).subscription
-    real_lines = services.period_close_lines
+    real_charges = services.period_close_charges
 
     def broken_for_the_first(subscription_, *args, **kwargs):
         if subscription_.pk == subscription.pk:
             raise ValueError("a bad value in this subscription's usage")
-        return real_lines(subscription_, *args, **kwargs)
+        return real_charges(subscription_, *args, **kwargs)
 
     def failures() -> float:
         return REGISTRY.get_sample_value("tollgate_billing_close_failures_total") or 0.0
 
-    monkeypatch.setattr(services, "period_close_lines", broken_for_the_first)
+    monkeypatch.setattr(services, "period_close_charges", broken_for_the_first)
     before = failures()
     with time_machine.travel(subscription.current_period_end + timedelta(hours=2)):
         assert tasks.close_due_periods() == 1
@@ -276,7 +274,7 @@ def test_one_subscription_failing_to_close_neither_blocks_the_others_nor_stays_u
     assert Invoice.objects.filter(subscription=second, key__startswith="period:").count() == 1
     assert not Invoice.objects.filter(subscription=subscription, key__startswith="period:")
 
-    monkeypatch.setattr(services, "period_close_lines", real_lines)  # the cause is fixed
+    monkeypatch.setattr(services, "period_close_charges", real_charges)  # the cause is fixed
     with time_machine.travel(subscription.current_period_end + timedelta(hours=2, minutes=5)):
         assert tasks.close_due_periods() == 1  # the next run retries it
     assert Invoice.objects.filter(subscription=subscription, key__startswith="period:").exists()

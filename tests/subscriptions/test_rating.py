@@ -12,16 +12,18 @@ import pytest
 from apps.subscriptions.rating import (
     Line,
     PlanTerms,
+    Segment,
     Tier,
+    change_fee_lines,
     estimate,
     first_period_lines,
+    included_in,
     period_lines,
-    proration_days,
     rate_usage,
+    segment_usage_lines,
     split_provider_share,
     total,
     units_within_budget,
-    upgrade_lines,
 )
 
 D = Decimal
@@ -318,199 +320,149 @@ def at(*args) -> datetime:
     return datetime(*args, tzinfo=UTC)
 
 
-UPGRADES = [
-    # (id, old fee, new fee, period, changed_at, credit, charge, total)
-    # Apr 11 → May 1: 20 of 30 days. 29 * 20/30 = 19.333… → 19.33; 99 * 20/30 = 66.00
+CHANGES = [
+    # (id, old fee, new fee, period, change at, credit, charge, quantity)
+    # Apr 11 00:00 → May 1: 20 of 30 days. 29 × 20/30 = 19.333… → 19.33; 99 × 20/30 = 66.00
+    ("30-day period", "29", "99", (APR_1, MAY_1), at(2025, 4, 11), "-19.33", "66.00", "0.6667"),
+    # Jan 21 00:00 → Feb 1: 11 of 31 days. 10 × 11/31 = 3.548… → 3.55; 25 × 11/31 → 8.87
+    ("31-day period", "10", "25", CLOSED, at(2025, 1, 21), "-3.55", "8.87", "0.3548"),
+    # Apr 16 12:00 → May 1: 14.5 of 30 days. 10 × 14.5/30 = 4.833… → 4.83; 40 → 19.33
+    ("mid-day", "10", "40", (APR_1, MAY_1), at(2025, 4, 16, 12), "-4.83", "19.33", "0.4833"),
+    # 19:00 at UTC-5 on Apr 15 is Apr 16 00:00 UTC: 15 of 30 days
     (
-        "30-day period",
-        "29",
-        "99",
-        (APR_1, MAY_1),
-        at(2025, 4, 11, 15, 30),
-        (20, "-19.33"),
-        (20, "66.00"),
-        "46.67",
-    ),
-    # Jan 21 → Feb 1: 11 of 31 days. 10 * 11/31 = 3.548… → 3.55; 25 * 11/31 = 8.870… → 8.87
-    ("31-day period", "10", "25", CLOSED, at(2025, 1, 21, 8), (11, "-3.55"), (11, "8.87"), "5.32"),
-    # 20:00 at UTC-5 on Jan 20 is Jan 21 01:00 UTC: still 11 of 31 days
-    (
-        "the change day is taken in UTC",
+        "time zones do not matter",
         "10",
-        "25",
-        CLOSED,
-        datetime(2025, 1, 20, 20, tzinfo=timezone(timedelta(hours=-5))),
-        (11, "-3.55"),
-        (11, "8.87"),
-        "5.32",
-    ),
-    (
-        "first day of a 31-day period",
-        "10",
-        "25",
-        CLOSED,
-        JAN_1,
-        (31, "-10.00"),
-        (31, "25.00"),
-        "15.00",
-    ),
-    (
-        "first day of a 30-day period",
-        "29",
-        "99",
+        "40",
         (APR_1, MAY_1),
-        at(2025, 4, 1, 12),
-        (30, "-29.00"),
-        (30, "99.00"),
-        "70.00",
+        datetime(2025, 4, 15, 19, tzinfo=timezone(timedelta(hours=-5))),
+        "-5.00",
+        "20.00",
+        "0.5000",
     ),
-    # 1 of 31: 10/31 = 0.3225… → 0.32; 25/31 = 0.8064… → 0.81
-    (
-        "last day of a 31-day period",
-        "10",
-        "25",
-        CLOSED,
-        at(2025, 1, 31, 23, 59, 59),
-        (1, "-0.32"),
-        (1, "0.81"),
-        "0.49",
-    ),
-    # 1 of 30: 29/30 = 0.9666… → 0.97; 99/30 = 3.30
-    (
-        "last day of a 30-day period",
-        "29",
-        "99",
-        (APR_1, MAY_1),
-        at(2025, 4, 30, 9),
-        (1, "-0.97"),
-        (1, "3.30"),
-        "2.33",
-    ),
-    # Feb 15 → Mar 1: 14 of 28 days. 10 * 14/28 = 5.00; 25 * 14/28 = 12.50
-    ("28-day February", "10", "25", NEXT, at(2025, 2, 15), (14, "-5.00"), (14, "12.50"), "7.50"),
-    # Apr 16 → May 1: 15 of 30. 24.25/2 = 12.125 → 12.13; 48.25/2 = 24.125 → 24.13
-    (
-        "half a cent rounds up",
-        "24.25",
-        "48.25",
-        (APR_1, MAY_1),
-        at(2025, 4, 16),
-        (15, "-12.13"),
-        (15, "24.13"),
-        "12.00",
-    ),
-    (
-        "from a free plan: nothing to credit",
-        "0",
-        "29",
-        (APR_1, MAY_1),
-        at(2025, 4, 11),
-        None,
-        (20, "19.33"),
-        "19.33",
-    ),
-    # A period anchored at 10:00: Jan 15 10:00 → Feb 15 10:00 is 31 days; at 09:00 on Feb 15
-    # the change day (the period's last, partial day) still counts: 1 of 31
-    (
-        "last, partial day of a period anchored mid-day",
-        "10",
-        "25",
-        (at(2025, 1, 15, 10), at(2025, 2, 15, 10)),
-        at(2025, 2, 15, 9),
-        (1, "-0.32"),
-        (1, "0.81"),
-        "0.49",
-    ),
-    (
-        "first day of a period anchored mid-day",
-        "10",
-        "25",
-        (at(2025, 1, 15, 10), at(2025, 2, 15, 10)),
-        at(2025, 1, 15, 10),
-        (31, "-10.00"),
-        (31, "25.00"),
-        "15.00",
-    ),
+    ("first instant", "10", "25", CLOSED, JAN_1, "-10.00", "25.00", "1.0000"),
+    ("from a free plan", "0", "29", (APR_1, MAY_1), at(2025, 4, 11), None, "19.33", "0.6667"),
 ]
 
 
 @pytest.mark.parametrize(
-    ("old_fee", "new_fee", "period", "changed_at", "credit", "charge", "expected_total"),
-    [case[1:] for case in UPGRADES],
-    ids=[case[0] for case in UPGRADES],
+    ("old_fee", "new_fee", "period", "changed_at", "credit", "charge", "quantity"),
+    [case[1:] for case in CHANGES],
+    ids=[case[0] for case in CHANGES],
 )
-def test_upgrade_is_prorated_by_day(
-    old_fee, new_fee, period, changed_at, credit, charge, expected_total
+def test_a_change_prorates_the_fee_by_the_time_left_in_the_period(
+    old_fee, new_fee, period, changed_at, credit, charge, quantity
 ):
     old = terms(name="Basic", monthly_fee=D(old_fee))
     new = terms(name="Pro", monthly_fee=D(new_fee))
-    lines = upgrade_lines(
-        old, new, period_start=period[0], period_end=period[1], changed_at=changed_at
-    )
+    lines = change_fee_lines(old, new, at=changed_at, period_start=period[0], period_end=period[1])
     expected = []
-    for kind, days_and_amount in (("proration_credit", credit), ("proration_charge", charge)):
-        if days_and_amount:
-            days, amount = days_and_amount
-            expected.append((kind, D(days), None, amount, None, (changed_at, period[1])))
-    assert [shape(line) for line in lines] == expected
-    assert str(total(lines)) == expected_total
+    if credit:
+        expected.append(("proration_credit", D(quantity), D(old_fee), credit, None))
+    expected.append(("proration_charge", D(quantity), D(new_fee), charge, None))
+    assert [shape(line)[:5] for line in lines] == expected
+    assert all(line.period_end == period[1] for line in lines)
 
 
-def test_upgrade_lines_say_which_days_they_cover():
-    credit, charge = upgrade_lines(
+def test_change_lines_say_which_time_they_cover():
+    credit, charge = change_fee_lines(
         terms(name="Basic", monthly_fee=D("29")),
         terms(name="Pro", monthly_fee=D("99")),
+        at=at(2025, 4, 11),
         period_start=APR_1,
         period_end=MAY_1,
-        changed_at=at(2025, 4, 11),
     )
-    assert credit.description == "Unused time on Basic (20 of 30 days)"
-    assert charge.description == "Remaining time on Pro (20 of 30 days)"
+    assert credit.description == "Unused time on Basic"
+    assert charge.description == "Remaining time on Pro"
+    assert (credit.period_start, credit.period_end) == (at(2025, 4, 11), MAY_1)
 
 
-def test_an_upgrade_during_a_trial_costs_nothing():
-    assert (
-        upgrade_lines(
-            FREEMIUM,
-            PRO,
-            period_start=APR_1,
-            period_end=MAY_1,
-            changed_at=at(2025, 4, 11),
-            in_trial=True,
-        )
-        == []
+def test_without_a_credit_only_the_new_fee_is_charged():
+    lines = change_fee_lines(
+        terms(name="Pro", monthly_fee=D("99")),
+        terms(name="Basic", monthly_fee=D("29")),
+        at=at(2025, 4, 11),
+        period_start=APR_1,
+        period_end=MAY_1,
+        credit_old=False,
     )
+    assert [(line.kind, str(line.amount)) for line in lines] == [("proration_charge", "19.33")]
 
 
-def test_proration_days_counts_calendar_days():
-    assert proration_days(period_start=APR_1, period_end=MAY_1, changed_at=APR_1) == (30, 30)
-    assert proration_days(
-        period_start=JAN_1, period_end=FEB_1, changed_at=at(2025, 1, 31, 23, 59)
-    ) == (1, 31)
+def test_ending_now_credits_the_unused_fee_and_charges_nothing():
+    lines = change_fee_lines(
+        terms(name="Pro", monthly_fee=D("30")),
+        None,
+        at=at(2025, 4, 21),
+        period_start=APR_1,
+        period_end=MAY_1,
+    )
+    assert [(line.kind, str(line.amount)) for line in lines] == [("proration_credit", "-10.00")]
 
 
-@pytest.mark.parametrize("changed_at", [at(2025, 3, 31, 23, 59), MAY_1])
-def test_an_upgrade_outside_the_period_is_refused(changed_at):
+@pytest.mark.parametrize("changed_at", [at(2025, 3, 31, 23, 59), at(2025, 5, 1, 0, 0, 1)])
+def test_a_change_outside_the_period_is_refused(changed_at):
     with pytest.raises(ValueError):
-        upgrade_lines(FREEMIUM, PRO, period_start=APR_1, period_end=MAY_1, changed_at=changed_at)
+        change_fee_lines(FREEMIUM, PRO, at=changed_at, period_start=APR_1, period_end=MAY_1)
 
 
 def test_naive_datetimes_are_refused():
     with pytest.raises(ValueError, match="timezone-aware"):
-        proration_days(
-            period_start=datetime(2025, 4, 1), period_end=MAY_1, changed_at=at(2025, 4, 2)
+        change_fee_lines(
+            FREEMIUM, PRO, at=datetime(2025, 4, 2), period_start=APR_1, period_end=MAY_1
         )
 
 
-def test_an_upgrade_cannot_change_currency():
-    with pytest.raises(ValueError):
-        upgrade_lines(
-            PRO,
-            PlanTerms(monthly_fee=D("99"), currency="EUR"),
-            period_start=APR_1,
-            period_end=MAY_1,
-            changed_at=at(2025, 4, 2),
-        )
+# --- Segments ---------------------------------------------------------------------------
+def _segment(plan: PlanTerms, start, end, period=(APR_1, MAY_1)) -> Segment:
+    return Segment(plan, start, end, *period)
+
+
+def test_a_segment_gets_its_share_of_the_included_units():
+    # 10,000 included; Apr 1 → Apr 16 00:00 is 15 of 30 days: 5,000 included
+    first_half = _segment(PRO, APR_1, at(2025, 4, 16))
+    assert included_in(first_half) == 5_000
+    # 7,000 used: 2,000 beyond the 5,000, at $0.0004 = $0.80
+    (line,) = segment_usage_lines(first_half, D(7_000))
+    assert (line.kind, line.quantity, str(line.amount)) == ("usage", D(2_000), "0.80")
+    assert line.description == "Calls beyond the 5,000 included (Pro)"
+    assert (line.period_start, line.period_end) == (APR_1, at(2025, 4, 16))
+
+
+def test_included_units_of_a_segment_round_half_up_to_the_units_resolution():
+    # 1,000 calls over 7 days of a 30-day period: 233.33… → 233 calls
+    calls = terms(name="P", included_units=1_000, unit_price=D("0.01"))
+    assert included_in(_segment(calls, APR_1, at(2025, 4, 8))) == 233
+    # 1,000 seconds over 7 days: 233.333 s (to the millisecond)
+    seconds = terms(name="S", included_units=1_000, unit_price=D("0.01"), unit="second")
+    assert included_in(_segment(seconds, APR_1, at(2025, 4, 8))) == D("233.333")
+
+
+def test_a_whole_period_segment_rates_as_the_period_does():
+    whole = _segment(PRO, APR_1, MAY_1)
+    assert [shape(line)[:4] for line in segment_usage_lines(whole, D(12_500))] == [
+        shape(line)[:4] for line in rate_usage(PRO, D(12_500))
+    ]
+
+
+def test_late_usage_is_billed_as_the_difference_tier_by_tier():
+    scale = terms(
+        name="Scale",
+        tiers=(Tier(1_000, D("0.01")), Tier(None, D("0.001"))),
+    )
+    whole = _segment(scale, APR_1, MAY_1)
+    first = segment_usage_lines(whole, D(800))
+    late = segment_usage_lines(whole, D(1_500), rated_before=D(800), late=True)
+    assert [(line.tier, line.quantity, str(line.amount)) for line in first] == [(1, 800, "8.00")]
+    # 200 more in tier 1 ($2.00), 500 in tier 2 ($0.50)
+    assert [(line.kind, line.tier, line.quantity, str(line.amount)) for line in late] == [
+        ("late_usage", 1, D(200), "2.00"),
+        ("late_usage", 2, D(500), "0.50"),
+    ]
+    assert late[0].description == (
+        "Late usage: calls, tier 1 (1 to 1,000) (Scale, period Apr 1 – May 1, 2025)"
+    )
+    # the two invoices add up to rating 1,500 at once
+    assert total(first + late) == total(segment_usage_lines(whole, D(1_500)))
 
 
 # --- Estimates --------------------------------------------------------------------------

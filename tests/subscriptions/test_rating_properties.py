@@ -10,14 +10,16 @@ from apps.subscriptions.periods import period_bounds
 from apps.subscriptions.rating import (
     PRORATION_CREDIT,
     PlanTerms,
+    Segment,
     Tier,
+    change_fee_lines,
+    included_in,
     period_lines,
     rate_usage,
     split_provider_share,
     total,
     unit_resolution,
     units_within_budget,
-    upgrade_lines,
 )
 
 CENT = Decimal("0.01")
@@ -129,14 +131,15 @@ def test_tiers_at_one_whole_cent_price_match_a_single_rate_exactly(limits, price
     st.datetimes(
         min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1), timezones=st.just(UTC)
     ),
-    st.integers(0, 10**9),
+    st.integers(0, 10**12),
 )
-def test_upgrades_credit_and_charge_at_most_one_fee(old_fee, new_fee, anchor, elapsed):
+def test_a_change_credits_and_charges_at_most_one_fee(old_fee, new_fee, anchor, elapsed_us):
     start, end = period_bounds(anchor, 0)
-    changed_at = start + timedelta(seconds=elapsed % int((end - start).total_seconds()))
+    period_us = int((end - start) / timedelta(microseconds=1))
+    changed_at = start + timedelta(microseconds=elapsed_us % period_us)
     old = PlanTerms(monthly_fee=old_fee, currency="USD")
     new = PlanTerms(monthly_fee=new_fee, currency="USD")
-    lines = upgrade_lines(old, new, period_start=start, period_end=end, changed_at=changed_at)
+    lines = change_fee_lines(old, new, at=changed_at, period_start=start, period_end=end)
     for line in lines:
         assert is_cents(line.amount)
         if line.kind == PRORATION_CREDIT:
@@ -144,6 +147,18 @@ def test_upgrades_credit_and_charge_at_most_one_fee(old_fee, new_fee, anchor, el
         else:
             assert 0 < line.amount <= new_fee
     assert total(lines, "USD") == sum(line.amount for line in lines)
+
+
+@given(plans(), st.integers(0, 10**8), st.integers(1, 29))
+def test_segments_of_a_period_share_its_included_units_exactly_up_to_rounding(plan, used, day):
+    """Two segments split at any day share the included units: each rounded half up to
+    the unit's resolution, so together they differ from the whole by at most one step."""
+    start, end = period_bounds(datetime(2025, 4, 1, tzinfo=UTC), 0)
+    split = start + timedelta(days=day)
+    first = Segment(plan, start, split, start, end)
+    second = Segment(plan, split, end, start, end)
+    shared = included_in(first) + included_in(second)
+    assert abs(shared - plan.included_units) <= unit_resolution(plan.unit)
 
 
 amounts = st.decimals(min_value=-(10**9), max_value=10**9, places=2)
