@@ -4,6 +4,7 @@ from another organization who must see nothing."""
 import os
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 from rest_framework.test import APIClient
 
 from apps.accounts import services as account_services
@@ -11,6 +12,11 @@ from apps.accounts.roles import Role
 from tests.factories import MembershipFactory, OrganizationFactory, UserFactory
 
 pytest_plugins = ["tests.browser.fixtures", "tests.servers"]
+
+# Property tests check amounts, not speed: on a shared, busy machine Hypothesis's default
+# 200 ms deadline fails examples that are merely slow (speed is bench/'s business).
+hypothesis_settings.register_profile("tollgate", deadline=None)
+hypothesis_settings.load_profile("tollgate")
 
 
 @pytest.fixture(autouse=True)

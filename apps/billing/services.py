@@ -2,6 +2,7 @@
 Every amount comes from the rating engine (`rating.py`)."""
 
 import logging
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -279,6 +280,57 @@ def invoice_plan_change(
         period_end=subscription.current_period_end,
         now=at,
     )
+
+
+@dataclass(frozen=True)
+class ChangePreview:
+    """What a plan change would bill at once: the lines of its invoice, exactly."""
+
+    lines: tuple[InvoiceLine, ...]  # unsaved copies: description, quantity, unit price, amount
+    total: Decimal
+    at_once: bool  # False: a downgrade that waits for the period end (nothing billed now)
+    applies_at: datetime
+
+
+def plan_change_preview(
+    *, actor, subscription: Subscription, plan, at_once: bool = False
+) -> ChangePreview:
+    """Preview a plan change by making it in a transaction that is rolled back: the same
+    services, the same rating, so the preview is the invoice line for line, and nothing of
+    it stays (no invoice, number, email, webhook or term). Refusals are the change's own."""
+    with transaction.atomic():
+        since = Invoice.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
+        changed = subscription_services.subscription_change_plan(
+            actor=actor, subscription=subscription, plan=plan, at_once=at_once
+        )
+        invoice = (
+            Invoice.objects.filter(
+                subscription=changed, pk__gt=since, key__startswith=f"change:{changed.pk}:"
+            )
+            .prefetch_related("lines")
+            .first()
+        )
+        lines = tuple(
+            InvoiceLine(
+                kind=line.kind,
+                description=line.description,
+                quantity=line.quantity,
+                unit_price=line.unit_price,
+                amount=line.amount,
+                period_start=line.period_start,
+                period_end=line.period_end,
+            )
+            for line in (invoice.lines.all() if invoice else ())
+        )
+        scheduled = changed.scheduled_plan_id == plan.pk
+        preview = ChangePreview(
+            lines=lines,
+            total=invoice.total if invoice else Decimal(0),
+            at_once=not scheduled,
+            applies_at=changed.current_period_end if scheduled else timezone.now(),
+        )
+        transaction.set_rollback(True)
+    return preview
 
 
 def invoice_cancellation(subscription: Subscription, *, old_terms, at: datetime) -> Invoice | None:

@@ -384,3 +384,39 @@ def test_providers_see_price_versions_and_announce_a_change_with_notice(
         client.post(edit_url + "migrate-prices/", {"effective_at": "2026-05-16"})
     (scheduled,) = PriceChange.objects.all()
     assert scheduled.effective_at == at(5, 16)
+
+
+def test_a_plan_change_preview_is_the_invoice_it_announces_and_leaves_nothing_behind(
+    owner, org, basic, pro
+):
+    from apps.accounts.models import Notification
+    from apps.subscriptions.models import SubscriptionTerm
+
+    subscription = subscribe(owner, org, basic, at(4, 1))
+    record_usage(subscription, 1_200, at=at(4, 10))
+    before = (Invoice.objects.count(), SubscriptionTerm.objects.count(), len(mail.outbox))
+    notifications = Notification.objects.count()
+    with moment(at(4, 16)):
+        preview = billing.plan_change_preview(actor=owner, subscription=subscription, plan=pro)
+    assert [(line.kind, str(line.amount)) for line in preview.lines] == [
+        ("usage", "7.00"),
+        ("proration_credit", "-5.00"),
+        ("proration_charge", "20.00"),
+    ]
+    assert preview.total == D("22.00") and preview.at_once
+    after = (Invoice.objects.count(), SubscriptionTerm.objects.count(), len(mail.outbox))
+    assert after == before and Notification.objects.count() == notifications
+    subscription.refresh_from_db()
+    assert subscription.plan == basic
+    change(owner, subscription, pro, at(4, 16))
+    real = Invoice.objects.get(key__startswith="change:")
+    assert [(line.kind, line.description, line.amount) for line in real.lines.all()] == [
+        (line.kind, line.description, line.amount) for line in preview.lines
+    ]
+
+
+def test_a_downgrade_preview_says_it_waits_for_the_period_end(owner, org, basic, pro):
+    subscription = subscribe(owner, org, pro, at(4, 1))
+    with moment(at(4, 16)):
+        preview = billing.plan_change_preview(actor=owner, subscription=subscription, plan=basic)
+    assert preview.lines == () and not preview.at_once and preview.applies_at == at(5, 1)
