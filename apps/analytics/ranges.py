@@ -48,13 +48,9 @@ def parse_range(params, now: datetime | None = None) -> Range:
     now = now or timezone.now()
     key = params.get("range", "7d")
     if key == "custom":
-        start, end = _date(params.get("from")), _date(params.get("to"))
-        if start and end and start <= end and (end - start).days <= MAX_DAYS:
-            return Range(
-                "custom",
-                datetime.combine(start, time(), tzinfo=UTC),
-                datetime.combine(end + timedelta(days=1), time(), tzinfo=UTC),
-            )
+        custom = parse_custom_range(params)
+        if custom is not None:
+            return custom
         key = "7d"
     if key not in PRESETS:
         key = "7d"
@@ -67,6 +63,18 @@ def parse_range(params, now: datetime | None = None) -> Range:
         key,
         datetime.combine(start_day, time(), tzinfo=UTC),
         datetime.combine(end_day, time(), tzinfo=UTC),
+    )
+
+
+def parse_custom_range(params) -> Range | None:
+    """`from`/`to` as whole UTC days (both included), or None when they make no range."""
+    start, end = _date(params.get("from")), _date(params.get("to"))
+    if not (start and end and start <= end and (end - start).days <= MAX_DAYS):
+        return None
+    return Range(
+        "custom",
+        datetime.combine(start, time(), tzinfo=UTC),
+        datetime.combine(end + timedelta(days=1), time(), tzinfo=UTC),
     )
 
 
