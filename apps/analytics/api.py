@@ -40,7 +40,9 @@ class SubscriptionUsageView(OrganizationScopedMixin, APIView):
                         "usage": data.estimate.usage,
                         "total": data.estimate.total,
                         "currency": settings.CURRENCY,
-                    },
+                    }
+                    if self.membership.can("see_money")
+                    else None,
                     "by_day": data.by_day,
                     "by_endpoint": data.by_endpoint,
                     "by_key": data.by_key,
