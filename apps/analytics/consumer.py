@@ -5,11 +5,12 @@ from decimal import Decimal
 
 from django.db.models import Sum
 
-from apps.billing.rating import PlanTerms, estimate
 from apps.keys.selectors import add_key_prefixes
 from apps.metering.models import UsageAggregate, UsageDaily
 from apps.metering.selectors import period_units
 from apps.subscriptions.models import LIVE_STATUSES
+from apps.subscriptions.rating import PlanTerms, estimate
+from apps.subscriptions.trials import in_trial
 
 from .provider import _add_up, _sums, _with_latency
 from .ranges import Range
@@ -75,7 +76,7 @@ def _by_subscription(organization, rows) -> list[dict]:
         charges = estimate(
             PlanTerms.from_plan(subscription.plan),
             units_this_period,
-            in_trial=subscription.status == "trialing",
+            in_trial=in_trial(subscription),
         )
         result.append(
             {

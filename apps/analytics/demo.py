@@ -45,7 +45,7 @@ def _events(subscription, key, endpoint):
                 period_start=period,
                 status=status,
                 latency_ms=int(rng.lognormvariate(3.4, 0.5)),
-                units_milli=1000 if status < 500 else 0,
+                units_micro=1_000_000 if status < 500 else 0,
                 gateway_error=status == 429,
                 bytes_in=0,
                 bytes_out=rng.randint(300, 1200),

@@ -28,6 +28,7 @@ COUNTERS = (
     "status_5xx",
     "gateway_errors",
     "latency_ms_sum",
+    "invalid_unit_reports",
 )
 BUCKETS = len(LATENCY_BUCKETS_MS) + 1
 

@@ -5,10 +5,11 @@ from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 
-from apps.billing.rating import Estimate, PlanTerms, estimate
 from apps.keys.selectors import add_key_prefixes
 from apps.metering import selectors as usage
-from apps.subscriptions.models import Subscription, SubscriptionStatus
+from apps.subscriptions.models import Subscription
+from apps.subscriptions.rating import Estimate, PlanTerms, estimate
+from apps.subscriptions.trials import in_trial
 
 
 @dataclass
@@ -39,13 +40,12 @@ def period_usage(subscription: Subscription) -> PeriodUsage:
     start = subscription.current_period_start
     totals = usage.subscription_period_summary(subscription, start)
     terms = PlanTerms.from_plan(subscription.plan)
-    in_trial = subscription.status == SubscriptionStatus.TRIALING
     charges = estimate(
         terms,
         Decimal(totals["billable_units"]),
         period_start=start,
         period_end=subscription.current_period_end,
-        in_trial=in_trial,
+        in_trial=in_trial(subscription),
     )
     by_key = add_key_prefixes(usage.subscription_usage_by_key(subscription, start))
     return PeriodUsage(

@@ -9,9 +9,10 @@ from django.urls import reverse
 
 from apps.accounts.notifications import notify
 from apps.metering.selectors import period_units
+from apps.subscriptions import rating
 from apps.subscriptions.models import Subscription
+from apps.subscriptions.trials import in_trial
 
-from . import rating
 from .models import UsageAlert
 
 DEFAULT_THRESHOLDS = (50, 80, 100)
@@ -29,7 +30,7 @@ def progress(subscription: Subscription, basis: str) -> Decimal | None:
     if subscription.spend_cap in (None, 0):
         return None
     terms = rating.PlanTerms.from_plan(subscription.plan)
-    spent = rating.estimate(terms, units, in_trial=subscription.status == "trialing").total
+    spent = rating.estimate(terms, units, in_trial=in_trial(subscription)).total
     return spent * 100 / subscription.spend_cap
 
 

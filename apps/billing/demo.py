@@ -56,7 +56,7 @@ def _usage(subscription: Subscription) -> None:
                 period_start=int(start.timestamp()),
                 status=200,
                 latency_ms=20 + n % 90,
-                units_milli=2000,
+                units_micro=2_000_000,
                 gateway_error=False,
                 bytes_in=400,
                 bytes_out=900,

@@ -89,7 +89,7 @@ class InvoiceLine(models.Model):
     invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="lines")
     kind = models.CharField(max_length=30)
     description = models.CharField(max_length=300)
-    quantity = models.DecimalField(max_digits=20, decimal_places=3)
+    quantity = models.DecimalField(max_digits=26, decimal_places=6)  # custom units: to 1e-6
     unit_price = UnitPriceField(null=True, blank=True)
     amount = MoneyField()
     period_start = models.DateTimeField(null=True, blank=True)

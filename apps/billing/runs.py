@@ -8,6 +8,7 @@ from datetime import datetime
 
 from django.db import transaction
 from django.utils import timezone
+from prometheus_client import Counter
 
 from apps.core.money import format_money
 from apps.subscriptions.models import Subscription
@@ -20,6 +21,9 @@ logger = logging.getLogger(__name__)
 # a subscription months behind closes one period per round; beyond this it waits for the
 # next run (and says so) rather than looping on something unexpected
 MAX_PERIODS_PER_RUN = 36
+CLOSE_FAILURES = Counter(
+    "tollgate_billing_close_failures", "Period closes that raised (retried on the next run)"
+)
 
 
 @dataclass
@@ -84,6 +88,7 @@ def _close_one(subscription_id, now, started, report: CloseReport, stuck: set[in
             invoice = services.close_period(subscription_id, now=now)
             after = _period_of(subscription_id)
     except Exception:
+        CLOSE_FAILURES.inc()  # the scrape-time tollgate_billing_periods_overdue alerts on it
         logger.exception("closing the period of subscription %s failed", subscription_id)
         stuck.add(subscription_id)
         report.failed.append(

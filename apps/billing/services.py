@@ -15,10 +15,12 @@ from apps.core.audit import audit_record
 from apps.core.errors import Conflict, Forbidden, ServiceError
 from apps.core.money import format_money
 from apps.metering.selectors import period_units
+from apps.subscriptions import rating
 from apps.subscriptions import services as subscription_services
-from apps.subscriptions.models import SERVING_STATUSES, Plan, Subscription, SubscriptionStatus
+from apps.subscriptions.models import SERVING_STATUSES, Plan, Subscription
+from apps.subscriptions.trials import in_trial
 
-from . import rating, signals
+from . import signals
 from .collection import collector
 from .models import BillingAccount, CollectionMethod, Invoice, InvoiceLine, InvoiceStatus, Refund
 from .numbering import next_invoice_number
@@ -147,12 +149,11 @@ def _stamp(moment: datetime) -> str:
 
 def invoice_first_period(subscription: Subscription) -> Invoice | None:
     """The fee in advance when a paid subscription starts (none in a trial)."""
-    in_trial = subscription.status == SubscriptionStatus.TRIALING
     lines = rating.first_period_lines(
         _terms(subscription.plan),
         period_start=subscription.current_period_start,
         period_end=subscription.current_period_end,
-        in_trial=in_trial,
+        in_trial=in_trial(subscription, subscription.current_period_start),
     )
     return invoice_issue(
         subscription=subscription,
@@ -170,7 +171,7 @@ def invoice_upgrade(subscription: Subscription, old_plan: Plan, at: datetime) ->
         period_start=subscription.current_period_start,
         period_end=subscription.current_period_end,
         changed_at=at,
-        in_trial=subscription.status == SubscriptionStatus.TRIALING,
+        in_trial=in_trial(subscription, at),
     )
     return invoice_issue(
         subscription=subscription,
@@ -198,7 +199,7 @@ def period_close_lines(subscription: Subscription) -> list[rating.Line]:
         _terms(next_plan),
         period_start=next_start,
         period_end=next_end,
-        in_trial=bool(subscription.trial_ends_at and subscription.trial_ends_at > next_start),
+        in_trial=in_trial(subscription, next_start),
     )
     return lines
 

@@ -21,6 +21,7 @@ import logging
 import os
 import time
 from collections.abc import Iterable, Iterator
+from datetime import timedelta
 from importlib import import_module
 
 from django.apps import apps
@@ -41,6 +42,7 @@ logger = logging.getLogger(__name__)
 REDIS_TIMEOUT_S = 0.5
 USAGE_STREAM = "tg:usage"  # apps.metering.flush.STREAM; core may not import metering
 FORWARDING_HEADERS = ("X-Forwarded-For", "X-Real-Ip", "Forwarded")
+PERIOD_CLOSE_OVERDUE = timedelta(hours=1)
 
 
 # --- Celery task results ----------------------------------------------------------------
@@ -233,7 +235,7 @@ class MarketplaceCollector:
         yield from _by_status(payout, "tollgate_payouts", "Payouts by status", "amount")
 
     def _subscriptions(self) -> Iterator[Metric]:
-        from apps.subscriptions.models import LIVE_STATUSES, Subscription
+        from apps.subscriptions.models import LIVE_STATUSES, SERVING_STATUSES, Subscription
 
         counts = dict(
             Subscription.objects.filter(status__in=LIVE_STATUSES)
@@ -245,6 +247,17 @@ class MarketplaceCollector:
         for status in LIVE_STATUSES:
             family.add_metric([str(status)], counts.get(str(status), 0))
         yield family
+        # the close job runs every few minutes: a period ended an hour ago and still open
+        # means its close keeps failing (or the job does not run)
+        overdue = Subscription.objects.filter(
+            status__in=SERVING_STATUSES,
+            current_period_end__lt=timezone.now() - PERIOD_CLOSE_OVERDUE,
+        ).count()
+        yield _single(
+            "tollgate_billing_periods_overdue",
+            "Subscriptions whose billing period ended over an hour ago and is not closed",
+            overdue,
+        )
 
     def _readiness(self) -> Iterator[Metric]:
         from .health import run_checks

@@ -25,7 +25,8 @@ def limits_for(call: Call) -> Limits:
         per_minute=plan.per_minute,
         quota_milli=plan.included_units * UNIT_MILLI if hard_quota else None,
         cap_milli=call.subscription.cap_milli,
-        reserve_milli=UNIT_MILLI if plan.unit == "call" else 0,
+        # the most this call can bill: what a cap or hard quota can be overshot by
+        reserve_milli=-(-plan.max_units_micro // UNIT_MILLI),
     )
 
 

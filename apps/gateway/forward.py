@@ -55,7 +55,7 @@ class Outcome:
     gateway_error: str | None = None  # a code when the gateway answered or the stream broke
     bytes_in: int = 0
     bytes_out: int = 0
-    upstream_seconds: float = 0.0
+    upstream_ns: int = 0  # upstream time in nanoseconds: integers, so nothing is rounded twice
     units_header: str | None = None
     client_gone: bool = False
 
@@ -168,7 +168,7 @@ async def forward(state, call: Call, admission, scope, receive, send) -> Outcome
     timeout = aiohttp.ClientTimeout(
         total=None, sock_connect=call.api.connect_timeout_s, sock_read=call.api.read_timeout_s
     )
-    started = time.monotonic()
+    started = time.monotonic_ns()
     try:
         await _exchange(state, call, url, headers, body, timeout, receive, send, outcome)
     except (TimeoutError, aiohttp.ServerTimeoutError):
@@ -177,7 +177,7 @@ async def forward(state, call: Call, admission, scope, receive, send) -> Outcome
         logger.info("upstream %s failed: %s", call.api.slug, type(error).__name__)
         await _fail(state, call, send, outcome, "upstream_error")
     finally:
-        outcome.upstream_seconds = time.monotonic() - started
+        outcome.upstream_ns = time.monotonic_ns() - started
     return outcome
 
 

@@ -9,8 +9,10 @@ from apps.accounts.models import Organization
 from apps.catalog.models import Api, ApiStatus
 from apps.keys.selectors import key_by_hash
 from apps.subscriptions.models import LIVE_STATUSES, Plan, Subscription
+from apps.subscriptions.trials import in_trial
 
 from .snapshots import (
+    UNIT_MICRO,
     ApiSnapshot,
     KeySnapshot,
     OrganizationSnapshot,
@@ -80,6 +82,8 @@ def load_plan(plan_id: int) -> PlanSnapshot | None:
         included_units=plan.included_units,
         hard_limit=plan.hard_limit,
         bill_server_errors=plan.bill_server_errors,
+        max_units_micro=int(plan.units_per_call_limit * UNIT_MICRO),
+        fallback_units_micro=int(plan.fallback_units * UNIT_MICRO),
     )
 
 
@@ -115,10 +119,10 @@ def spend_cap_milli(subscription: Subscription) -> int | None:
     is already spent (none during a trial)."""
     if subscription.spend_cap is None:
         return None
-    from apps.billing.rating import PlanTerms, units_within_budget
+    from apps.subscriptions.rating import PlanTerms, units_within_budget
 
     terms = PlanTerms.from_plan(subscription.plan)
-    fee = Decimal(0) if subscription.status == "trialing" else terms.monthly_fee
+    fee = Decimal(0) if in_trial(subscription) else terms.monthly_fee
     units = units_within_budget(terms, subscription.spend_cap - fee)
     return None if units is None else int(units * 1000)
 

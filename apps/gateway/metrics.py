@@ -21,6 +21,11 @@ STORE_ERRORS = Counter(
     "Counter store failures (Redis unreachable)",
     ["operation"],
 )
+INVALID_UNITS = Counter(
+    "tollgate_gateway_invalid_units_total",
+    "Calls whose X-Tollgate-Units broke the units rule (billed at the plan's fallback)",
+    ["api"],
+)
 
 
 class GatewayMetrics:
@@ -53,3 +58,6 @@ class GatewayMetrics:
 
     def store_error(self, operation: str) -> None:
         self._child(STORE_ERRORS, operation=operation).inc()
+
+    def invalid_units(self, api: str) -> None:
+        self._child(INVALID_UNITS, api=api).inc()

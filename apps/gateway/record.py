@@ -1,11 +1,13 @@
 """Step 4: count the call — after the consumer has the last byte, so recording adds no
-latency. Units: 1 per call, the upstream's seconds, or the upstream's X-Tollgate-Units.
+latency. Units: 1 per call, the upstream's time (to the millisecond), or the upstream's
+X-Tollgate-Units under the units rule (docs/pricing.md, "Units").
 Gateway-made errors are never billed; upstream 5xx only when the plan says so."""
 
 import json
 import logging
+import re
 import time
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from apps.metering.events import CallEvent
 
@@ -13,36 +15,51 @@ from .forward import Outcome
 from .resolve import Call
 
 logger = logging.getLogger("tollgate.gateway")
-MAX_REPORTED_UNITS = Decimal("1000000000")
+MICRO = 1_000_000
+NS_PER_MS = 1_000_000
+# The units rule: a non-negative decimal with at most six decimal places ("12", "0.5",
+# "3.141593"); no sign, exponent, spaces inside, NaN or infinity.
+UNITS_RULE = re.compile(r"[0-9]{1,19}(?:\.[0-9]{1,6})?")
 
 
-def reported_units(value: str | None, api_slug: str) -> Decimal:
-    try:
-        units = Decimal(value.strip())
-    except (InvalidOperation, AttributeError, ValueError):
-        units = None
-    if units is None or not units.is_finite() or units < 0 or units > MAX_REPORTED_UNITS:
-        logger.warning(
-            "%s sent an invalid X-Tollgate-Units (%r); counting 1", api_slug, (value or "")[:40]
-        )
-        return Decimal(1)
-    return units
+def reported_units_micro(value: str | None, max_micro: int) -> int | None:
+    """X-Tollgate-Units in millionths, or None when it breaks the units rule or exceeds
+    the plan's max_units_per_call. Integer arithmetic: nothing is rounded."""
+    if value is None:
+        return None
+    text = value.strip()
+    if not UNITS_RULE.fullmatch(text):
+        return None
+    whole, _, fraction = text.partition(".")
+    micro = int(whole) * MICRO + int(fraction.ljust(6, "0"))
+    return micro if micro <= max_micro else None
 
 
-def billable_units(call: Call, outcome: Outcome) -> Decimal:
+def upstream_time_micro(upstream_ns: int, max_micro: int) -> int:
+    """Upstream time to the millisecond (half up), in millionths of a second, at most the
+    plan's max_units_per_call."""
+    milliseconds = (upstream_ns + NS_PER_MS // 2) // NS_PER_MS
+    return min(milliseconds * 1000, max_micro)
+
+
+def billable_units_micro(call: Call, outcome: Outcome) -> tuple[int, bool]:
+    """(units in millionths, whether the upstream's unit report broke the rule)."""
     if outcome.gateway_error or not outcome.status:
-        return Decimal(0)
+        return 0, False
     if outcome.status >= 500 and not call.plan.bill_server_errors:
-        return Decimal(0)
-    unit = call.plan.unit
-    if unit == "call":
-        return Decimal(1)
-    if unit == "second":
-        return Decimal(int(outcome.upstream_seconds * 1000)) / 1000
-    return reported_units(outcome.units_header, call.api.slug)
+        return 0, False
+    plan = call.plan
+    if plan.unit == "call":
+        return MICRO, False
+    if plan.unit == "second":
+        return upstream_time_micro(outcome.upstream_ns, plan.max_units_micro), False
+    micro = reported_units_micro(outcome.units_header, plan.max_units_micro)
+    if micro is None:
+        return plan.fallback_units_micro, True
+    return micro, False
 
 
-def _log_line(call: Call, outcome: Outcome, latency_ms: int, units: Decimal) -> str:
+def _log_line(call: Call, outcome: Outcome, latency_ms: int, units_micro: int) -> str:
     return json.dumps(
         {
             "t": round(time.time(), 3),
@@ -53,14 +70,21 @@ def _log_line(call: Call, outcome: Outcome, latency_ms: int, units: Decimal) -> 
             "p": call.upstream_path.decode("latin-1")[:120],
             "s": outcome.status,
             "ms": latency_ms,
-            "u": str(units),
+            "u": str(Decimal(units_micro).scaleb(-6).normalize()),
         },
         separators=(",", ":"),
     )
 
 
 async def record(state, call: Call, admission, outcome: Outcome, started: float) -> None:
-    units = billable_units(call, outcome)
+    units_micro, units_invalid = billable_units_micro(call, outcome)
+    if units_invalid:
+        state.metrics.invalid_units(call.api.slug)
+        logger.warning(
+            "%s sent an invalid X-Tollgate-Units (%r); billed the fallback",
+            call.api.slug,
+            (outcome.units_header or "")[:40],
+        )
     latency_ms = int((time.monotonic() - started) * 1000)
     event = CallEvent(
         ts_ms=int(time.time() * 1000),
@@ -70,13 +94,14 @@ async def record(state, call: Call, admission, outcome: Outcome, started: float)
         period_start=call.period_start,
         status=outcome.status,
         latency_ms=latency_ms,
-        units_milli=int(units * 1000),
+        units_micro=units_micro,
         gateway_error=outcome.gateway_error is not None,
         bytes_in=outcome.bytes_in,
         bytes_out=outcome.bytes_out,
+        units_invalid=units_invalid,
     )
     reserved = call.limits.reserve_milli if admission is not None else 0
-    line = _log_line(call, outcome, latency_ms, units)
+    line = _log_line(call, outcome, latency_ms, units_micro)
     # never raises for Redis: usage Redis refuses goes to the database (make_store)
     await state.store.record(event, reserved_milli=reserved, log_line=line)
     state.metrics.answered(

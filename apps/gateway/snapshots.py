@@ -8,6 +8,7 @@ from datetime import datetime
 from decimal import Decimal
 
 UNIT_MILLI = 1000
+UNIT_MICRO = 1_000_000
 
 
 def _epoch(value: datetime | None) -> float | None:
@@ -79,6 +80,9 @@ class PlanSnapshot:
     included_units: int
     hard_limit: bool
     bill_server_errors: bool
+    # in millionths of a unit; defaults keep snapshots cached before these fields readable
+    max_units_micro: int = 1_000_000  # the most one call bills: admission reserves it
+    fallback_units_micro: int = 1_000_000  # billed when X-Tollgate-Units breaks the rule
 
 
 @dataclass(frozen=True)

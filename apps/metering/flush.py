@@ -68,7 +68,7 @@ GRAINS = [
 def _empty_counts() -> dict:
     return {
         **dict.fromkeys(COUNT_FIELDS, 0),
-        "units_milli": 0,
+        "units_micro": 0,
         "histogram": [0] * (len(LATENCY_BUCKETS_MS) + 1),
     }
 
@@ -80,8 +80,9 @@ def summarize(events: list[CallEvent], key=hourly_key) -> dict[tuple, dict]:
     for event in events:
         counts = buckets[key(event)]
         counts["calls"] += 1
-        counts["billable_calls"] += 1 if event.units_milli > 0 else 0
-        counts["units_milli"] += event.units_milli
+        counts["billable_calls"] += 1 if event.units_micro > 0 else 0
+        counts["units_micro"] += event.units_micro
+        counts["invalid_unit_reports"] += 1 if event.units_invalid else 0
         status_class = f"status_{min(max(event.status // 100, 2), 5)}xx"
         counts[status_class] += 1
         counts["gateway_errors"] += 1 if event.gateway_error else 0
@@ -131,7 +132,7 @@ def _apply(model, buckets: dict, fields: tuple, time_field: str) -> int:
 def _add(row, counts: dict) -> None:
     for field in COUNT_FIELDS:
         setattr(row, field, getattr(row, field) + counts[field])
-    row.billable_units = Decimal(row.billable_units) + Decimal(counts["units_milli"]) / 1000
+    row.billable_units = Decimal(row.billable_units) + Decimal(counts["units_micro"]).scaleb(-6)
     histogram = list(row.latency_histogram) or [0] * len(counts["histogram"])
     row.latency_histogram = [a + b for a, b in zip(histogram, counts["histogram"], strict=True)]
 

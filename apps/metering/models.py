@@ -23,6 +23,7 @@ COUNT_FIELDS = (
     "bytes_in",
     "bytes_out",
     "latency_ms_sum",
+    "invalid_unit_reports",
 )
 
 
@@ -31,7 +32,8 @@ class UsageCounts(models.Model):
 
     calls = models.BigIntegerField(default=0)
     billable_calls = models.BigIntegerField(default=0)
-    billable_units = models.DecimalField(max_digits=20, decimal_places=3, default=0)
+    # to the millionth: X-Tollgate-Units carries up to six decimal places
+    billable_units = models.DecimalField(max_digits=26, decimal_places=6, default=0)
     status_2xx = models.BigIntegerField(default=0)
     status_3xx = models.BigIntegerField(default=0)
     status_4xx = models.BigIntegerField(default=0)
@@ -40,6 +42,9 @@ class UsageCounts(models.Model):
     bytes_in = models.BigIntegerField(default=0)
     bytes_out = models.BigIntegerField(default=0)
     latency_ms_sum = models.BigIntegerField(default=0)
+    # calls whose X-Tollgate-Units broke the units rule (billed at the plan's fallback):
+    # the provider's console shows them, so a broken upstream is noticed
+    invalid_unit_reports = models.BigIntegerField(default=0)
     latency_histogram = models.JSONField(default=list)
 
     class Meta:

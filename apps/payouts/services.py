@@ -1,7 +1,7 @@
 """Writes to the provider ledger and payouts: earnings when invoices are paid, reversals
 when they are refunded, the monthly payout run, Stripe Connect onboarding and transfers.
 
-Every amount is split by `apps.billing.rating.split_provider_share`. Every ledger write
+Every amount is split by `apps.subscriptions.rating.split_provider_share`. Every ledger write
 locks the provider's `ProviderAccount` row first, so a payout run never pays a balance that
 a concurrent refund is changing; unique constraints make every entry enterable once."""
 
@@ -21,10 +21,10 @@ from django.utils import timezone
 from apps.accounts.notifications import notify
 from apps.accounts.services import require_capability
 from apps.billing.models import Invoice, InvoiceLine, InvoiceStatus, Refund
-from apps.billing.rating import split_provider_share
 from apps.core.audit import audit_record
 from apps.core.errors import Conflict, Forbidden, ServiceError
 from apps.core.money import ZERO, format_money, from_minor_units, round_money, to_minor_units
+from apps.subscriptions.rating import split_provider_share
 
 from . import selectors, stripe_connect
 from .allocation import refunded_per_line

@@ -43,6 +43,7 @@ class PlanForm(forms.ModelForm):
             "rate_limit_per_second",
             "rate_limit_per_minute",
             "bill_server_errors",
+            "max_units_per_call",
             "trial_days",
             "visibility",
             "recommended",
@@ -56,11 +57,15 @@ class PlanForm(forms.ModelForm):
             "rate_limit_per_second": "Requests per second",
             "rate_limit_per_minute": "Requests per minute",
             "trial_days": "Free trial (days)",
+            "max_units_per_call": "Most units one call may bill",
             "recommended": "Highlight as the recommended plan",
         }
         help_texts = {
             "unit_price": "Per single unit, e.g. 0.0005 for $0.50 per 1,000 calls.",
             "rate_limit_per_second": "Shared by all of a consumer's keys. Empty: no limit.",
+            "max_units_per_call": "Per-second and custom-unit plans. Reserved before each "
+            "call, so spend caps and hard limits hold; a larger report is billed as 1 unit. "
+            "Empty: 60 seconds, or 1,000 custom units.",
         }
 
     def __init__(self, *args, **kwargs):

@@ -11,6 +11,11 @@ from apps.core.money import MoneyField, UnitPriceField
 
 UNIT_CALL = "call"
 UNIT_SECOND = "second"
+# The most units one call may bill when a plan does not say (max_units_per_call empty).
+DEFAULT_MAX_SECONDS_PER_CALL = Decimal(60)
+DEFAULT_MAX_CUSTOM_UNITS_PER_CALL = Decimal(1000)
+# What a call whose X-Tollgate-Units breaks the units rule is billed (or the maximum, if lower).
+FALLBACK_UNITS = Decimal(1)
 
 
 class PlanVisibility(models.TextChoices):
@@ -44,6 +49,15 @@ class Plan(TimeStampedModel):
     rate_limit_per_second = models.PositiveIntegerField(null=True, blank=True)
     rate_limit_per_minute = models.PositiveIntegerField(null=True, blank=True)
     bill_server_errors = models.BooleanField(default=False)
+    max_units_per_call = models.DecimalField(
+        max_digits=19,
+        decimal_places=6,
+        null=True,
+        blank=True,
+        help_text="Per-second and custom-unit plans: the most units one call may bill. "
+        "Admission reserves it, so spend caps and hard quotas hold. Empty: 60 seconds, "
+        "or 1,000 custom units.",
+    )
     trial_days = models.PositiveSmallIntegerField(default=0)
     visibility = models.CharField(
         max_length=10, choices=PlanVisibility.choices, default=PlanVisibility.PUBLIC
@@ -70,6 +84,22 @@ class Plan(TimeStampedModel):
     @property
     def is_custom_unit(self) -> bool:
         return self.unit not in {UNIT_CALL, UNIT_SECOND}
+
+    @property
+    def units_per_call_limit(self) -> Decimal:
+        """The most units one call bills: 1 for calls, else max_units_per_call or a default."""
+        if self.unit == UNIT_CALL:
+            return Decimal(1)
+        if self.max_units_per_call is not None:
+            return self.max_units_per_call
+        if self.unit == UNIT_SECOND:
+            return DEFAULT_MAX_SECONDS_PER_CALL
+        return DEFAULT_MAX_CUSTOM_UNITS_PER_CALL
+
+    @property
+    def fallback_units(self) -> Decimal:
+        """What a call is billed when its X-Tollgate-Units breaks the units rule."""
+        return min(FALLBACK_UNITS, self.units_per_call_limit)
 
 
 class SubscriptionStatus(models.TextChoices):

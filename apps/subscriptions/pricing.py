@@ -11,8 +11,9 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from itertools import pairwise
 
-from apps.billing.rating import UNIT_SECOND, PlanTerms, Tier, plural_unit
 from apps.core.money import ZERO, format_money, minor_exponent
+
+from .rating import UNIT_SECOND, PlanTerms, Tier, plural_unit
 
 FREE = "free"  # nothing to pay, ever
 FREEMIUM = "freemium"  # no fee, included units, then a unit price
@@ -136,6 +137,8 @@ UNIT_PRICE_DECIMALS = 6
 MAX_UNITS = 10**12
 MAX_PER_SECOND = 1_000_000
 MAX_TRIAL_DAYS = 365
+UNITS_DECIMALS = 6  # X-Tollgate-Units carries at most six decimal places
+MIN_UNITS_PER_CALL = Decimal("0.000001")
 _UNIT_NAME = re.compile(r"[a-z0-9](?:[a-z0-9 -]{0,28}[a-z0-9])?")
 _BUILT_IN_SPELLINGS = {
     "call": {"call", "calls", "apicall", "apicalls", "request", "requests"},
@@ -159,7 +162,8 @@ def validate_plan_terms(data: dict, *, currency: str | None = None) -> dict[str,
             values[name] = parse(data.get(name), currency)
         except _Invalid as invalid:
             errors[name] = str(invalid)
-    for check in (_tiers_or_price, _minute_not_below_second, _hard_limit_makes_sense):
+    checks = (_tiers_or_price, _minute_not_below_second, _hard_limit_makes_sense, _call_fits_quota)
+    for check in checks:
         found = check(values, currency)
         if found and found[0] not in errors:
             errors[found[0]] = found[1]
@@ -237,6 +241,18 @@ def _rate_limit(per: str, most: int):
         return limit
 
     return parse
+
+
+def _max_units_per_call(value, currency) -> Decimal | None:
+    units = _number(value)
+    if units is None:
+        return None
+    if units < MIN_UNITS_PER_CALL:
+        raise _Invalid(f"Use at least {MIN_UNITS_PER_CALL}, or leave empty for the default")
+    if _decimals(units) > UNITS_DECIMALS:
+        raise _Invalid(f"Use at most {UNITS_DECIMALS} decimal places")
+    _at_most(units, MAX_UNITS, f"{MAX_UNITS:,}")
+    return units
 
 
 def _trial_days(value, currency) -> int:
@@ -362,6 +378,23 @@ def _hard_limit_makes_sense(values: dict, currency) -> tuple[str, str] | None:
     return "hard_limit", "A free plan with a hard limit needs included units"
 
 
+def _call_fits_quota(values: dict, currency) -> tuple[str, str] | None:
+    """A hard quota smaller than one call's maximum would refuse every call: admission
+    reserves the maximum before forwarding."""
+    from .models import Plan
+
+    needed = ("hard_limit", "included_units", "unit", "max_units_per_call")
+    if not all(name in values for name in needed) or not values["hard_limit"]:
+        return None
+    limit = Plan(unit=values["unit"], max_units_per_call=values["max_units_per_call"])
+    if values["included_units"] and limit.units_per_call_limit > values["included_units"]:
+        return "max_units_per_call", (
+            f"One call may bill up to {limit.units_per_call_limit.normalize():,f} units but "
+            f"the hard limit stops at {values['included_units']:,}: lower the maximum"
+        )
+    return None
+
+
 _FIELDS = {
     "monthly_fee": _monthly_fee,
     "included_units": _units,
@@ -372,4 +405,5 @@ _FIELDS = {
     "rate_limit_per_second": _rate_limit("second", MAX_PER_SECOND),
     "rate_limit_per_minute": _rate_limit("minute", MAX_PER_SECOND * 60),
     "trial_days": _trial_days,
+    "max_units_per_call": _max_units_per_call,
 }

@@ -31,6 +31,7 @@ class PlanOutput(serializers.ModelSerializer):
             "rate_limit_per_second",
             "rate_limit_per_minute",
             "bill_server_errors",
+            "max_units_per_call",
             "trial_days",
             "visibility",
             "recommended",
@@ -55,6 +56,9 @@ class PlanInput(serializers.Serializer):
     rate_limit_per_second = serializers.IntegerField(required=False, allow_null=True)
     rate_limit_per_minute = serializers.IntegerField(required=False, allow_null=True)
     bill_server_errors = serializers.BooleanField(required=False)
+    max_units_per_call = serializers.DecimalField(
+        max_digits=19, decimal_places=6, required=False, allow_null=True
+    )
     trial_days = serializers.IntegerField(required=False)
     visibility = serializers.ChoiceField(choices=PlanVisibility.choices, required=False)
     recommended = serializers.BooleanField(required=False)

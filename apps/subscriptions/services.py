@@ -32,6 +32,7 @@ from apps.core.invalidation import publish_invalidation
 from .models import Plan, PlanVisibility, Subscription, SubscriptionStatus
 from .periods import period_bounds, period_index
 from .pricing import validate_plan_terms
+from .trials import in_trial, trial_allowed
 
 S = SubscriptionStatus
 PLAN_FIELDS = {
@@ -46,6 +47,7 @@ PLAN_FIELDS = {
     "rate_limit_per_second",
     "rate_limit_per_minute",
     "bill_server_errors",
+    "max_units_per_call",
     "trial_days",
     "visibility",
     "recommended",
@@ -197,10 +199,10 @@ def _check_can_subscribe(organization: Organization, plan: Plan, invite_token: s
         )
 
 
-def _first_status(plan: Plan, needs_card: bool) -> str:
+def _first_status(subscription: Subscription, needs_card: bool, now: datetime) -> str:
     if needs_card:
         return S.PENDING_PAYMENT
-    return S.TRIALING if plan.trial_days else S.ACTIVE
+    return S.TRIALING if in_trial(subscription, now) else S.ACTIVE
 
 
 @dataclass
@@ -248,14 +250,14 @@ def _create_locked(*, actor, organization, plan, invite_token, now) -> Subscript
         organization=organization, api=plan.api, plan=plan, created_by=actor, period_anchor=now
     )
     subscription.current_period_start, subscription.current_period_end = period_bounds(now, 0)
-    if plan.trial_days:
+    if plan.trial_days and trial_allowed(organization, plan.api):
         # the trial is a first period of its own; monthly periods are anchored at its end,
         # as Stripe anchors billing cycles after a trial
         trial_end = now + timedelta(days=plan.trial_days)
         subscription.trial_ends_at = subscription.period_anchor = trial_end
         subscription.current_period_end = trial_end
     needs_card = not plan.is_free and collection_hooks.card_required(subscription)
-    subscription.status = _first_status(plan, needs_card)
+    subscription.status = _first_status(subscription, needs_card, now)
     subscription.manual_invoicing = not plan.is_free and collection_hooks.invoices_manually(
         subscription
     )
@@ -331,8 +333,7 @@ def _transition(subscription: Subscription, event: str, *, actor=None) -> Subscr
         )
     previous = subscription.status
     if target is None:
-        trial = subscription.trial_ends_at and subscription.trial_ends_at > timezone.now()
-        target = S.TRIALING if trial else S.ACTIVE
+        target = S.TRIALING if in_trial(subscription) else S.ACTIVE
     subscription.status = target
     _stamp(subscription, target)
     subscription.save()
@@ -511,11 +512,7 @@ def subscription_renew(*, subscription: Subscription) -> Subscription:
     subscription.current_period_start, subscription.current_period_end = start, end
     if subscription.scheduled_plan_id:
         subscription.plan, subscription.scheduled_plan = subscription.scheduled_plan, None
-    if (
-        subscription.status == S.TRIALING
-        and subscription.trial_ends_at
-        and subscription.trial_ends_at <= start
-    ):
+    if subscription.status == S.TRIALING and not in_trial(subscription, start):
         subscription.status = S.ACTIVE
     subscription.save()
     audit_record(

@@ -54,7 +54,7 @@ def provider_world(org, owner):
                     period_start=int(start.timestamp()),
                     status=500 if k == 0 and n % 4 == 0 else 200,
                     latency_ms=20 + k * 10,
-                    units_milli=1000,
+                    units_micro=1_000_000,
                     gateway_error=False,
                     bytes_in=0,
                     bytes_out=10,
@@ -72,6 +72,21 @@ def test_provider_totals_match_what_was_recorded(owner_client, provider_world):
     assert totals["calls"] == len(events)
     assert totals["status_5xx"] == sum(1 for e in events if e.status == 500)
     assert totals["p50"] is not None and totals["p50"] <= 50
+
+
+def test_providers_see_the_calls_whose_unit_reports_broke_the_rule(owner_client, provider_world):
+    page = owner_client.get("/console/analytics/", _whole_month()).content.decode()
+    assert 'id="invalid-units"' not in page  # every report kept the rule so far
+    event = provider_world["events"][0]
+    broken = [
+        CallEvent(**{**event.__dict__, "ts_ms": event.ts_ms + n, "units_invalid": True})
+        for n in range(1, 4)
+    ]
+    apply_events(broken)
+    response = owner_client.get("/console/analytics/", _whole_month())
+    assert response.context["board"].totals["invalid_unit_reports"] == 3
+    page = response.content.decode()
+    assert 'id="invalid-units"' in page and "3 calls reported unreadable units." in page
 
 
 def test_daily_and_hourly_grains_agree(owner_client, provider_world):

@@ -34,8 +34,9 @@ from django.urls import reverse
 from djstripe.models import WebhookEndpoint
 from djstripe.settings import djstripe_settings
 
-from apps.billing import rating, services
+from apps.billing import services
 from apps.billing.models import Invoice
+from apps.subscriptions import rating
 from apps.subscriptions import services as subscription_services
 from tests.catalog.factories import ApiFactory
 from tests.subscriptions.factories import PlanFactory

@@ -43,7 +43,7 @@ def _use(subscription, units):
         period_start=0,
         status=200,
         latency_ms=1,
-        units_milli=0,
+        units_micro=0,
         gateway_error=False,
         bytes_in=0,
         bytes_out=0,

@@ -237,3 +237,46 @@ def test_staff_mark_paid_and_refund_in_the_admin(client, staff, subscription):
     )
     invoice.refresh_from_db()
     assert invoice.amount_refunded == Decimal("4.00")
+
+
+def test_one_subscription_failing_to_close_neither_blocks_the_others_nor_stays_unbilled(
+    subscription, owner, org, other_org, monkeypatch, caplog
+):
+    from prometheus_client import REGISTRY
+
+    from apps.billing import tasks
+    from apps.core.metrics import MarketplaceCollector
+
+    second_plan = PlanFactory(api=ApiFactory(organization=other_org), monthly_fee=Decimal("5"))
+    second = subscription_services.subscription_create(
+        actor=owner, organization=org, plan=second_plan, now=START
+    ).subscription
+    real_lines = services.period_close_lines
+
+    def broken_for_the_first(subscription_, *args, **kwargs):
+        if subscription_.pk == subscription.pk:
+            raise ValueError("a bad value in this subscription's usage")
+        return real_lines(subscription_, *args, **kwargs)
+
+    def failures() -> float:
+        return REGISTRY.get_sample_value("tollgate_billing_close_failures_total") or 0.0
+
+    monkeypatch.setattr(services, "period_close_lines", broken_for_the_first)
+    before = failures()
+    with time_machine.travel(subscription.current_period_end + timedelta(hours=2)):
+        assert tasks.close_due_periods() == 1
+        overdue = {
+            family.name: family.samples[0].value
+            for family in MarketplaceCollector().collect()
+            if family.name == "tollgate_billing_periods_overdue"
+        }
+    assert overdue == {"tollgate_billing_periods_overdue": 1}
+    assert failures() - before == 1
+    assert f"closing the period of subscription {subscription.pk} failed" in caplog.text
+    assert Invoice.objects.filter(subscription=second, key__startswith="period:").count() == 1
+    assert not Invoice.objects.filter(subscription=subscription, key__startswith="period:")
+
+    monkeypatch.setattr(services, "period_close_lines", real_lines)  # the cause is fixed
+    with time_machine.travel(subscription.current_period_end + timedelta(hours=2, minutes=5)):
+        assert tasks.close_due_periods() == 1  # the next run retries it
+    assert Invoice.objects.filter(subscription=subscription, key__startswith="period:").exists()

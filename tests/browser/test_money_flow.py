@@ -168,7 +168,7 @@ def test_paid_plan_to_invoice_to_payout(
                     period_start=int(subscription.current_period_start.timestamp()),
                     status=200,
                     latency_ms=40,
-                    units_milli=1000,
+                    units_micro=1_000_000,
                     gateway_error=False,
                     bytes_in=0,
                     bytes_out=0,

@@ -27,7 +27,7 @@ def _events(subscription_id: int, count: int, period_start: int) -> list[CallEve
             period_start=period_start,
             status=200 if n % 5 else 500,
             latency_ms=n % 300,
-            units_milli=1000,
+            units_micro=1_000_000,
             gateway_error=False,
             bytes_in=10,
             bytes_out=100,

@@ -92,6 +92,12 @@ class Upstream(ThreadedAiohttpServer):
             {"ok": True}, headers={"X-Tollgate-Units": request.query.get("u", "3")}
         )
 
+    async def do_slow_units(self, request, body):
+        await asyncio.sleep(int(request.query.get("ms", "500")) / 1000)
+        return web.json_response(
+            {"ok": True}, headers={"X-Tollgate-Units": request.query.get("u", "3")}
+        )
+
     async def do_chunked_units(self, request, body):
         response = web.StreamResponse(headers={"X-Tollgate-Units": request.query.get("u", "7")})
         await response.prepare(request)

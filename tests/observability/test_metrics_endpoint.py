@@ -166,7 +166,7 @@ def _event(subscription, ts_ms: int) -> CallEvent:
         period_start=int(subscription.current_period_start.timestamp()),
         status=200,
         latency_ms=12,
-        units_milli=1000,
+        units_micro=1_000_000,
         gateway_error=False,
         bytes_in=0,
         bytes_out=10,

@@ -12,9 +12,9 @@ import stripe
 from django.utils import timezone
 
 from apps.accounts.roles import Role
-from apps.billing import rating
 from apps.billing import services as billing_services
 from apps.billing.models import Invoice
+from apps.subscriptions import rating
 from apps.subscriptions.models import Subscription, SubscriptionStatus
 from apps.subscriptions.periods import period_bounds
 from tests.catalog.factories import ApiFactory

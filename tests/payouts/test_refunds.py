@@ -8,11 +8,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from apps.billing.models import Invoice
-from apps.billing.rating import split_provider_share
 from apps.billing.signals import invoice_refunded
 from apps.payouts import selectors, services
 from apps.payouts.allocation import apportion, refund_share, refunded_per_line
 from apps.payouts.models import LedgerEntry, LedgerKind
+from apps.subscriptions.rating import split_provider_share
 
 D = Decimal
 pytestmark = pytest.mark.urls("tests.payouts.urls")

@@ -263,3 +263,27 @@ def test_a_trial_is_its_own_first_period_then_months_anchor_at_its_end(owner, or
         datetime(2026, 3, 15, 9, 0, tzinfo=UTC),
         datetime(2026, 4, 15, 9, 0, tzinfo=UTC),
     )
+
+
+def test_cancelling_and_subscribing_again_does_not_start_a_second_trial(owner, org, paid_plan):
+    paid_plan.trial_days = 14
+    paid_plan.save()
+    first = _subscribe(owner, org, paid_plan).subscription
+    assert first.status == S.TRIALING and first.trial_ends_at is not None
+    services.subscription_cancel(actor=owner, subscription=first, at_once=True)
+    again = _subscribe(owner, org, paid_plan).subscription
+    assert again.status == S.ACTIVE
+    assert again.trial_ends_at is None
+    # no trial: the first period is a whole month from today, not the trial's days
+    assert again.current_period_end - again.current_period_start >= timedelta(days=28)
+
+
+def test_a_trial_on_another_api_is_still_offered(owner, org, paid_plan, other_org):
+    paid_plan.trial_days = 14
+    paid_plan.save()
+    first = _subscribe(owner, org, paid_plan).subscription
+    services.subscription_cancel(actor=owner, subscription=first, at_once=True)
+    elsewhere = PlanFactory(
+        api=ApiFactory(organization=other_org), monthly_fee=Decimal("5"), trial_days=7
+    )
+    assert _subscribe(owner, org, elsewhere).subscription.status == S.TRIALING

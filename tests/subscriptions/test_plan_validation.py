@@ -24,6 +24,7 @@ PRICE_NEVER_CHARGED = (
     "allow overage or remove the price"
 )
 NO_PRICE = {"unit_price": "0"}
+MAX_UNITS_EMPTY = "Use at least 0.000001, or leave empty for the default"
 TIERED = {
     **NO_PRICE,
     "tiers": [{"up_to": 100_000, "unit_price": "0.0005"}, {"up_to": None, "unit_price": "0.0003"}],
@@ -128,6 +129,35 @@ BAD = [
         },
     ),
     ({"hard_limit": "maybe"}, {"hard_limit": "Choose yes or no"}),
+    # the most units one call may bill
+    ({"max_units_per_call": "0"}, {"max_units_per_call": MAX_UNITS_EMPTY}),
+    ({"max_units_per_call": "-1"}, {"max_units_per_call": MAX_UNITS_EMPTY}),
+    (
+        {"max_units_per_call": "0.0000015"},
+        {"max_units_per_call": "Use at most 6 decimal places"},
+    ),
+    ({"max_units_per_call": "lots"}, {"max_units_per_call": "Enter a number"}),
+    (
+        {
+            "unit": "second",
+            "unit_price": "0",
+            "hard_limit": True,
+            "included_units": "100",
+            "max_units_per_call": "120",
+        },
+        {
+            "max_units_per_call": "One call may bill up to 120 units but the hard limit stops "
+            "at 100: lower the maximum"
+        },
+    ),
+    (
+        # left empty, a custom unit's maximum is 1,000: more than this hard quota of 500
+        {"unit": "page", "unit_price": "0", "hard_limit": True, "included_units": "500"},
+        {
+            "max_units_per_call": "One call may bill up to 1,000 units but the hard limit "
+            "stops at 500: lower the maximum"
+        },
+    ),
     # units
     (
         {"unit": "Page"},

@@ -5,8 +5,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from apps.billing.rating import PlanTerms, Tier, plural_unit
 from apps.subscriptions.pricing import describe_plan, unit_money
+from apps.subscriptions.rating import PlanTerms, Tier, plural_unit
 
 D = Decimal
 SCALE_TIERS = [

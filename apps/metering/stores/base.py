@@ -20,7 +20,7 @@ class Limits:
     per_minute: int | None
     quota_milli: int | None  # hard limit on units this period, × 1000
     cap_milli: int | None  # the spend cap expressed in units (by the rating engine), × 1000
-    reserve_milli: int  # units reserved at admission (1000 for per-call plans, else 0)
+    reserve_milli: int  # the most units the call may bill (1000 for a call), reserved at admission
 
 
 @dataclass(frozen=True)
@@ -61,11 +61,13 @@ def decide(limits: Limits, second_count: int, minute_count: int, used_milli: int
         return "rate_limited"
     if limits.per_minute and minute_count >= limits.per_minute:
         return "rate_limited"
-    need = max(limits.reserve_milli, 1)
+    # A call is admitted while the period's units (settled calls plus what the calls in
+    # flight reserved) are below the limit, and reserves its maximum: at most one call's
+    # maximum can land beyond a hard quota or a spend cap.
     for limit, code in (
         (limits.quota_milli, "quota_exceeded"),
         (limits.cap_milli, "spend_cap_reached"),
     ):
-        if limit is not None and used_milli + need > limit:
+        if limit is not None and used_milli >= limit:
             return code
     return None

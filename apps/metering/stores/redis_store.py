@@ -36,9 +36,8 @@ local refusal = 0
 if per_second > 0 and second >= per_second then refusal = 1
 elseif per_minute > 0 and minute >= per_minute then refusal = 1
 else
-  local need = math.max(reserve, 1)
-  if quota >= 0 and used + need > quota then refusal = 2
-  elseif cap >= 0 and used + need > cap then refusal = 3 end
+  if quota >= 0 and used >= quota then refusal = 2
+  elseif cap >= 0 and used >= cap then refusal = 3 end
 end
 if refusal > 0 then return {0, refusal, second, minute, used} end
 second = redis.call('INCR', KEYS[1])

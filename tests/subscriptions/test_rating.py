@@ -9,7 +9,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from apps.billing.rating import (
+from apps.subscriptions.rating import (
     Line,
     PlanTerms,
     Tier,
@@ -667,3 +667,18 @@ def test_terms_from_a_plan_row():
         trial_days=7,
         currency="USD",
     )
+
+
+def test_custom_units_are_billed_to_the_millionth():
+    pages = terms(unit="page", unit_price=D("0.10"))
+    (line,) = rate_usage(pages, D("12.345678"))
+    assert line.quantity == D("12.345678") and line.amount == D("1.23")
+
+
+@pytest.mark.parametrize(
+    ("unit", "units"),
+    [("call", "1.5"), ("second", "1.0005"), ("page", "1.0000001")],
+)
+def test_units_finer_than_their_unit_are_refused(unit, units):
+    with pytest.raises(ValueError, match="steps of"):
+        rate_usage(terms(unit=unit, unit_price=D("0.01")), D(units))

@@ -13,7 +13,8 @@ Rules
   actually used.
 - A hard-limit plan bills no usage: the gateway stops at the included units, and anything
   recorded beyond them anyway is not billed.
-- Calls and custom units are whole numbers; seconds may be fractional and are billed as given.
+- Units are exact decimals at their unit's resolution: calls are whole, seconds are metered
+  to the millisecond, custom units (what the upstream reports) to six decimal places.
 - Each line's amount is rounded once, half-up, to the currency's minor unit; a total is the
   sum of rounded lines. Only `proration_credit` lines are negative.
 - Money is Decimal end to end: floats are refused with TypeError.
@@ -43,8 +44,17 @@ USAGE = "usage"
 PRORATION_CREDIT = "proration_credit"
 PRORATION_CHARGE = "proration_charge"
 
-UNIT_SECOND = "second"  # the only unit billed in fractions (apps.subscriptions.models.UNIT_SECOND)
+UNIT_CALL = "call"  # counted whole (apps.subscriptions.models.UNIT_CALL)
+UNIT_SECOND = "second"  # upstream time (apps.subscriptions.models.UNIT_SECOND)
 SECOND_RESOLUTION = Decimal("0.001")  # the gateway meters upstream time in milliseconds
+CUSTOM_RESOLUTION = Decimal("0.000001")  # X-Tollgate-Units carries up to six decimal places
+
+
+def unit_resolution(unit: str) -> Decimal:
+    """The smallest step of a unit: 1 call, 1 ms of upstream time, 0.000001 custom units."""
+    if unit == UNIT_CALL:
+        return Decimal(1)
+    return SECOND_RESOLUTION if unit == UNIT_SECOND else CUSTOM_RESOLUTION
 
 
 def exact(value, name: str = "value") -> Decimal:
@@ -175,8 +185,10 @@ def billable_units(terms: PlanTerms, units: Decimal) -> Decimal:
     units = exact(units, "units")
     if units < 0:
         raise ValueError("usage can't be negative")
-    if terms.unit != UNIT_SECOND and units != units.to_integral_value():
-        raise ValueError(f"{plural_unit(terms.unit)} are counted in whole numbers")
+    if units % unit_resolution(terms.unit):
+        raise ValueError(
+            f"{plural_unit(terms.unit)} are counted in steps of {unit_resolution(terms.unit)}"
+        )
     if terms.hard_limit:
         return ZERO
     return max(units - terms.included_units, ZERO)
@@ -437,7 +449,7 @@ def units_within_budget(terms: PlanTerms, budget: Decimal) -> Decimal | None:
 
 def _affordable(terms: PlanTerms, unit_price: Decimal, budget: Decimal) -> Decimal:
     """Most units at `unit_price` (one line, rounded half-up) costing at most `budget`."""
-    step = SECOND_RESOLUTION if terms.unit == UNIT_SECOND else Decimal(1)
+    step = unit_resolution(terms.unit)
     half_minor = Decimal(5).scaleb(-minor_exponent(terms.currency) - 1)
     # Rounds to at most `budget` ⇔ costs less than budget + half a minor unit.
     steps = ((budget + half_minor) / unit_price / step).to_integral_value(ROUND_CEILING) - 1

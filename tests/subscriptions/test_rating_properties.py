@@ -6,19 +6,19 @@ from decimal import Decimal
 from hypothesis import given
 from hypothesis import strategies as st
 
-from apps.billing.rating import (
+from apps.subscriptions.periods import period_bounds
+from apps.subscriptions.rating import (
     PRORATION_CREDIT,
-    SECOND_RESOLUTION,
     PlanTerms,
     Tier,
     period_lines,
     rate_usage,
     split_provider_share,
     total,
+    unit_resolution,
     units_within_budget,
     upgrade_lines,
 )
-from apps.subscriptions.periods import period_bounds
 
 CENT = Decimal("0.01")
 fees = st.decimals(min_value=0, max_value=100_000, places=2)
@@ -49,9 +49,8 @@ def plans(draw) -> PlanTerms:
 
 @st.composite
 def usage(draw, plan: PlanTerms) -> Decimal:
-    """Whole units, or seconds to the millisecond."""
-    count = Decimal(draw(units_counts))
-    return count * SECOND_RESOLUTION if plan.unit == "second" else count
+    """Whole calls, seconds to the millisecond, custom units to six decimal places."""
+    return Decimal(draw(units_counts)) * unit_resolution(plan.unit)
 
 
 @st.composite
@@ -165,7 +164,7 @@ def test_the_units_within_a_budget_fit_it_and_one_more_does_not(plan, budget):
     units = units_within_budget(plan, budget)
     if units is None:
         return
-    step = SECOND_RESOLUTION if plan.unit == "second" else Decimal(1)
+    step = unit_resolution(plan.unit)
     allowed = max(budget, Decimal(0))
     assert total(rate_usage(plan, units), "USD") <= allowed
     assert total(rate_usage(plan, units + step), "USD") > allowed
