@@ -14,10 +14,10 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
 
 from apps.accounts.roles import CAPABILITIES, MATRIX, ROLE_HELP, Role
-from apps.billing import rating
 from apps.billing import services as billing_services
 from apps.catalog.models import ApiStatus
 from apps.payouts import services as payout_services
+from apps.subscriptions import rating
 from apps.subscriptions import services as subscription_services
 from apps.subscriptions.models import Subscription
 from tests.billing.test_invoicing import _usage
