@@ -4,7 +4,6 @@ from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.accounts.roles import role_can
 from apps.accounts.scoping import OrganizationScopedMixin
 from apps.catalog.models import Api
 from apps.subscriptions.selectors import subscription_for_member
@@ -44,7 +43,9 @@ class SubscriptionUsageView(OrganizationScopedMixin, APIView):
                         "usage": data.estimate.usage,
                         "total": data.estimate.total,
                         "currency": settings.CURRENCY,
-                    },
+                    }
+                    if self.membership.can("see_money")
+                    else None,
                     "by_day": data.by_day,
                     "by_endpoint": data.by_endpoint,
                     "by_key": data.by_key,
@@ -73,7 +74,7 @@ class ProviderAnalyticsView(OrganizationScopedMixin, APIView):
         api = self._api(request.query_params.get("api"))
         board = provider.provider_dashboard(self.organization, rng, api)
         totals = board.totals
-        shows_money = role_can(self.membership.role, "billing")
+        shows_money = self.membership.can("see_money")
         return Response(
             ProviderAnalyticsOutput(
                 {

@@ -42,7 +42,10 @@ class UsageOutput(serializers.Serializer):
     remaining_units = serializers.DecimalField(max_digits=20, decimal_places=3)
     calls = serializers.IntegerField()
     errors = serializers.DictField(child=serializers.IntegerField())
-    estimated_charges = EstimateOutput()
+    estimated_charges = EstimateOutput(
+        allow_null=True,
+        help_text="Null for members whose role does not see money (developers).",
+    )
     by_day = DayUsage(many=True)
     by_endpoint = EndpointUsage(many=True)
     by_key = KeyUsage(many=True)
