@@ -38,7 +38,19 @@ def check_broker() -> str:
     return "ok"
 
 
-CHECKS = {"database": check_database, "counter_store": check_redis, "broker": check_broker}
+def check_counter_store() -> str:
+    """Redis for the gateway's counters: reachable, and persisting usage (the metering app
+    says how; core does not import it)."""
+    from django.apps import apps
+
+    if apps.is_installed("apps.metering"):
+        from importlib import import_module
+
+        return import_module("apps.metering.observability").check_counter_store()
+    return check_redis()
+
+
+CHECKS = {"database": check_database, "counter_store": check_counter_store, "broker": check_broker}
 
 
 def run_checks() -> tuple[bool, dict]:

@@ -40,7 +40,6 @@ logger = logging.getLogger(__name__)
 
 # Redis is asked with a short leash: a slow or dead Redis must not make the scrape fail.
 REDIS_TIMEOUT_S = 0.5
-USAGE_STREAM = "tg:usage"  # apps.metering.flush.STREAM; core may not import metering
 FORWARDING_HEADERS = ("X-Forwarded-For", "X-Real-Ip", "Forwarded")
 PERIOD_CLOSE_OVERDUE = timedelta(hours=1)
 
@@ -134,7 +133,9 @@ class MarketplaceCollector:
         for part in self.PARTS:
             if part == "payouts" and not apps.is_installed("apps.payouts"):
                 continue
-            if part == "redis" and not settings.REDIS_URL:
+            if part == "redis" and not _counter_redis_url():
+                if apps.is_installed("apps.metering"):
+                    yield import_module("apps.metering.observability").embedded_persistence()
                 continue
             try:
                 families = list(getattr(self, f"_{part}")())
@@ -155,7 +156,8 @@ class MarketplaceCollector:
         usage_event = apps.get_model("metering", "UsageEvent")
         rows = {row.source: row for row in flush_state.objects.all()}
         pending = usage_event.objects.aggregate(n=Count("id"), oldest=Min("created_at"))
-        sources = sorted({"database", *(["redis"] if settings.REDIS_URL else []), *rows})
+        redis_sources = ["redis"] if _counter_redis_url() else []
+        sources = sorted({"database", *redis_sources, *rows})
         lag = _gauge(
             "tollgate_flush_last_batch_lag_seconds",
             "Age of the oldest event of the last flushed batch, when it was flushed",
@@ -165,6 +167,12 @@ class MarketplaceCollector:
         when = _gauge(
             "tollgate_flush_last_flush_timestamp_seconds",
             "When the last non-empty batch was flushed (Unix time; 0: never)",
+            ["source"],
+        )
+        through = _gauge(
+            "tollgate_usage_flushed_through_timestamp_seconds",
+            "Every event this source held at this moment is in the aggregates (Unix time; "
+            "0: never drained). Billing closes a period only once all are past its end.",
             ["source"],
         )
         events = CounterMetricFamily(
@@ -181,39 +189,20 @@ class MarketplaceCollector:
             when.add_metric([source], flushed_at)
             events.add_metric([source], row.flushed_events if row else 0)
             batches.add_metric([source], row.flushed_batches if row else 0)
+            if source != "started":
+                mark = row.flushed_through if row else None
+                through.add_metric([source], mark.timestamp() if mark else 0)
         oldest = pending["oldest"]
         self.pending.add_metric(["database"], pending["n"])
         self.lag.add_metric(
             ["database"], (timezone.now() - oldest).total_seconds() if oldest else 0
         )
-        yield from (lag, size, when, events, batches)
+        yield from (lag, size, when, events, batches, through)
 
-    # the Redis stream the gateway appends to and the flush drains
+    # the Redis stream shards the gateway appends to and the flush drains, and whether that
+    # Redis persists (apps/metering/observability.py: core does not import metering)
     def _redis(self) -> Iterator[Metric]:
-        import redis
-
-        flush_state = apps.get_model("metering", "FlushState")
-        cursor = (
-            flush_state.objects.filter(source="redis").values_list("last_id", flat=True).first()
-        )
-        client = redis.Redis.from_url(
-            settings.REDIS_URL,
-            socket_timeout=REDIS_TIMEOUT_S,
-            socket_connect_timeout=REDIS_TIMEOUT_S,
-        )
-        try:
-            length = client.xlen(USAGE_STREAM)
-            # entries up to the cursor are flushed already (what a crash left behind)
-            first = client.xrange(USAGE_STREAM, min=f"({cursor}" if cursor else "-", count=1)
-        finally:
-            client.close()
-        oldest_age = 0.0
-        if first:
-            oldest_ms = int(first[0][0].decode().split("-")[0])
-            oldest_age = max(0.0, time.time() - oldest_ms / 1000)
-        self.pending.add_metric(["redis"], length)
-        self.lag.add_metric(["redis"], oldest_age)
-        return iter(())
+        return import_module("apps.metering.observability").redis_part(self.pending, self.lag)
 
     def _invoices(self) -> Iterator[Metric]:
         invoice = apps.get_model("billing", "Invoice")
@@ -270,6 +259,10 @@ class MarketplaceCollector:
             family.add_metric([name], 0 if result["status"].startswith("error") else 1)
         yield family
         yield _single("tollgate_ready", "1 if /readyz would answer 200, else 0", int(healthy))
+
+
+def _counter_redis_url() -> str:
+    return settings.COUNTER_REDIS_URL or settings.REDIS_URL
 
 
 def _single(name: str, documentation: str, value: float) -> GaugeMetricFamily:

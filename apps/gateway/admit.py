@@ -1,6 +1,7 @@
 """Step 2: admission — one atomic call to the counter store (rate windows shared by all the
 organization's keys, the period quota, the spend cap), and the headers that report it."""
 
+import logging
 import math
 import time
 
@@ -8,10 +9,12 @@ from django.conf import settings
 
 from apps.metering.stores import Admission, Limits, StoreUnavailable
 
+from .record import started_event
 from .resolve import Call
 from .responses import Refused
 
 UNIT_MILLI = 1000
+logger = logging.getLogger("tollgate.gateway")
 
 
 def limits_for(call: Call) -> Limits:
@@ -30,15 +33,28 @@ def limits_for(call: Call) -> Limits:
     )
 
 
+NOT_DURABLE = (
+    "The gateway cannot keep a record of calls right now (its counter store does not "
+    "persist writes); retry shortly."
+)
+
+
 async def admit(state, call: Call) -> Admission | None:
-    """The admission, or None when Redis is down and the gateway fails open."""
+    """The admission, or None when Redis is down and the gateway fails open. An admitted
+    call leaves a started record (written with the admission) that its completion settles:
+    if this process dies mid-call the flush still bills it."""
     limits = limits_for(call)
     call.limits = limits
+    store = state.store
+    start = started_event(call)
     try:
-        admission = await state.store.admit(limits, time.time())
+        if not settings.GATEWAY_FAIL_OPEN and not _durable(store) and not await _check(store):
+            raise Refused("gateway_unavailable", detail=NOT_DURABLE)
+        admission = await store.admit(limits, time.time(), start)
     except StoreUnavailable as error:
         state.metrics.store_error("admit")
         if settings.GATEWAY_FAIL_OPEN:
+            await _start_in_fallback(store, start)
             return None
         raise Refused("gateway_unavailable") from error
     headers = limit_headers(call, admission)
@@ -48,6 +64,23 @@ async def admit(state, call: Call) -> Admission | None:
         raise Refused(admission.refusal, headers=[*headers, (b"retry-after", retry)])
     state.metrics.admitted()
     return admission
+
+
+def _durable(store) -> bool:
+    return store.durable() is True
+
+
+async def _check(store) -> bool:
+    """Not known yet (this process has not connected), or known not to persist: ask again
+    (the store answers from its last check within a second)."""
+    return await store.check_persistence()
+
+
+async def _start_in_fallback(store, start) -> None:
+    try:
+        await store.start_in_fallback(start)
+    except Exception:  # failing open: the call goes on; its completion is what bills it
+        logger.exception("could not keep the started record of %s", start.request_id)
 
 
 def _retry_after(call: Call, admission: Admission) -> bytes:

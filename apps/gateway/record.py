@@ -9,7 +9,7 @@ import re
 import time
 from decimal import Decimal
 
-from apps.metering.events import CallEvent
+from apps.metering.events import STARTED, CallEvent
 
 from .forward import Outcome
 from .resolve import Call
@@ -59,6 +59,33 @@ def billable_units_micro(call: Call, outcome: Outcome) -> tuple[int, bool]:
     return micro, False
 
 
+def minimum_units_micro(call: Call) -> int:
+    """What a call the upstream was asked to serve costs at least: a per-call plan's one
+    unit; nothing for plans whose units only the outcome tells (seconds, reported units).
+    Billed for a call whose gateway died before recording its outcome."""
+    return MICRO if call.plan.unit == "call" else 0
+
+
+def started_event(call: Call) -> CallEvent:
+    """The durable record admission writes before the call is forwarded."""
+    return CallEvent(
+        ts_ms=int(time.time() * 1000),
+        subscription_id=call.subscription.id,
+        api_key_id=call.key.id,
+        endpoint_id=call.endpoint_id,
+        period_start=call.period_start,
+        status=0,
+        latency_ms=0,
+        units_micro=minimum_units_micro(call),
+        gateway_error=False,
+        bytes_in=0,
+        bytes_out=0,
+        request_id=call.request_id,
+        kind=STARTED,
+        api_id=call.api.id,
+    )
+
+
 def _log_line(call: Call, outcome: Outcome, latency_ms: int, units_micro: int) -> str:
     return json.dumps(
         {
@@ -99,6 +126,9 @@ async def record(state, call: Call, admission, outcome: Outcome, started: float)
         bytes_in=outcome.bytes_in,
         bytes_out=outcome.bytes_out,
         units_invalid=units_invalid,
+        request_id=call.request_id,
+        code=outcome.gateway_error or "",
+        api_id=call.api.id,
     )
     reserved = call.limits.reserve_milli if admission is not None else 0
     line = _log_line(call, outcome, latency_ms, units_micro)

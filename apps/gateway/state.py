@@ -17,7 +17,7 @@ class GatewayState:
     def __init__(self, loop: asyncio.AbstractEventLoop):
         self.loop = loop
         self.metrics = GatewayMetrics()
-        self.store = make_store(on_fallback=lambda: self.metrics.store_error("record"))
+        self.store = make_store(on_fallback=self.metrics.store_error)
         self.cache = _make_cache()
         self.cache.start_listener()
         self._session: aiohttp.ClientSession | None = None

@@ -1,20 +1,33 @@
 """One metered call, as the hot path records it and the flush reads it back.
 
-Encoded as one compact `|`-separated string (a Redis stream field, or a database row), so
-recording costs one small write. Version 2 counts units in millionths (X-Tollgate-Units
-carries up to six decimal places) and flags a call whose unit report broke the rule;
-version 1 entries (milli-units) still in a stream or queue at an upgrade decode as before."""
+Encoded as one compact `|`-separated string (a Redis stream field, a hash value, or a
+database row), so recording costs one small write. Units are counted in millionths
+(X-Tollgate-Units carries up to six decimal places).
 
-from dataclasses import dataclass
+Every event carries the gateway's request id: the flush bills a request id once, whichever
+source (stream shard, database queue, started record) it arrives from, and however often.
 
-VERSION = "2"
+Kinds:
+- `C` — a completed call (answered by the upstream or by the gateway after admission);
+- `S` — a call started: written at admission, before forwarding, removed by its completion;
+- `O` — a started call whose completion never came (the gateway died): billed as one call
+  at the plan's minimum units when the flush gives up waiting for it;
+- `R` — a call refused with a valid key (401/402/403/429): counted, never billed.
+
+Formats: version 3 (this); version 2 (units in millionths, no request id) and version 1
+(milli-units) entries still in a stream or queue at an upgrade decode as before."""
+
+from dataclasses import dataclass, replace
+
+VERSION = "3"
 MICRO_PER_MILLI = 1000
+COMPLETED, STARTED, ORPHANED, REFUSED = "C", "S", "O", "R"
 
 
 @dataclass(frozen=True)
 class CallEvent:
     ts_ms: int
-    subscription_id: int
+    subscription_id: int  # 0 for a refusal with no subscription (not_subscribed, …)
     api_key_id: int
     endpoint_id: int | None
     period_start: int  # epoch seconds of the billing period the call counted against
@@ -25,49 +38,88 @@ class CallEvent:
     bytes_in: int
     bytes_out: int
     units_invalid: bool = False  # the upstream's unit report broke the rule: fallback billed
+    request_id: str = ""  # empty only for events written before request ids (versions 1, 2)
+    kind: str = COMPLETED
+    code: str = ""  # the gateway's error code (refusal, upstream_error, …), "" if none
+    api_id: int = 0
 
     @property
     def units_milli(self) -> int:
         """The units in thousandths, rounded up: what quota counters (integers) settle."""
         return -(-self.units_micro // MICRO_PER_MILLI)
 
+    @property
+    def billed(self) -> bool:
+        return self.kind in (COMPLETED, ORPHANED)
+
     def encode(self) -> str:
         return "|".join(
             [
                 VERSION,
+                self.kind,
+                self.request_id,
                 str(self.ts_ms),
                 str(self.subscription_id),
                 str(self.api_key_id),
+                str(self.api_id),
                 "" if self.endpoint_id is None else str(self.endpoint_id),
                 str(self.period_start),
                 str(self.status),
                 str(self.latency_ms),
                 str(self.units_micro),
-                "1" if self.gateway_error else "0",
+                self.code or ("1" if self.gateway_error else ""),
                 str(self.bytes_in),
                 str(self.bytes_out),
-                "1" if self.units_invalid else "0",
+                "1" if self.units_invalid else "",
             ]
         )
 
     @classmethod
     def decode(cls, text: str) -> "CallEvent":
         parts = text.split("|")
-        if (parts[0], len(parts)) not in {("1", 12), (VERSION, 13)}:
+        if (parts[0], len(parts)) in {("1", 12), ("2", 13)}:
+            return _decode_before_request_ids(parts)
+        if parts[0] != VERSION or len(parts) != 16:
             raise ValueError(f"unknown usage event format: {text[:60]!r}")
-        ints = [int(p) if p else None for p in parts[1:]]
-        units_micro = ints[7] * MICRO_PER_MILLI if parts[0] == "1" else ints[7]
+        ints = [int(p) if p else None for p in parts[3:12]]
+        code = parts[12]
         return cls(
+            kind=parts[1],
+            request_id=parts[2],
             ts_ms=ints[0],
             subscription_id=ints[1],
             api_key_id=ints[2],
-            endpoint_id=ints[3],
-            period_start=ints[4],
-            status=ints[5],
-            latency_ms=ints[6],
-            units_micro=units_micro,
-            gateway_error=bool(ints[8]),
-            bytes_in=ints[9],
-            bytes_out=ints[10],
-            units_invalid=len(ints) > 11 and bool(ints[11]),
+            api_id=ints[3] or 0,
+            endpoint_id=ints[4],
+            period_start=ints[5],
+            status=ints[6],
+            latency_ms=ints[7],
+            units_micro=ints[8],
+            gateway_error=bool(code),
+            code="" if code == "1" else code,
+            bytes_in=int(parts[13]),
+            bytes_out=int(parts[14]),
+            units_invalid=parts[15] == "1",
         )
+
+    def orphaned(self) -> "CallEvent":
+        """The started call billed without its completion: one call, its minimum units."""
+        return replace(self, kind=ORPHANED)
+
+
+def _decode_before_request_ids(parts: list[str]) -> CallEvent:
+    ints = [int(p) if p else None for p in parts[1:]]
+    return CallEvent(
+        ts_ms=ints[0],
+        subscription_id=ints[1],
+        api_key_id=ints[2],
+        endpoint_id=ints[3],
+        period_start=ints[4],
+        status=ints[5],
+        latency_ms=ints[6],
+        units_micro=ints[7] * MICRO_PER_MILLI if parts[0] == "1" else ints[7],
+        gateway_error=bool(ints[8]),
+        bytes_in=ints[9],
+        bytes_out=ints[10],
+        units_invalid=len(ints) > 11 and bool(ints[11]),
+    )

@@ -24,6 +24,7 @@ COUNT_FIELDS = (
     "bytes_out",
     "latency_ms_sum",
     "invalid_unit_reports",
+    "unsettled_calls",
 )
 
 
@@ -46,6 +47,9 @@ class UsageCounts(models.Model):
     # the provider's console shows them, so a broken upstream is noticed
     invalid_unit_reports = models.BigIntegerField(default=0)
     latency_histogram = models.JSONField(default=list)
+    # calls the upstream was asked to serve but whose gateway died before recording the
+    # outcome: billed at the plan's minimum units, in no status class (docs/ARCHITECTURE.md)
+    unsettled_calls = models.BigIntegerField(default=0)
 
     class Meta:
         abstract = True
@@ -93,8 +97,11 @@ class UsageAggregate(UsageCounts):
 
 
 class FlushState(models.Model):
-    """The flush ledger: the last Redis stream entry (or database event) already written to
-    aggregates. Updated in the same transaction as the aggregates it covers."""
+    """The flush ledger of one usage source (a Redis stream shard, the database queue, the
+    started records): the last entry already written to aggregates, updated in the same
+    transaction as the aggregates it covers; and the watermark `flushed_through`: every
+    event the source held at that moment is in the aggregates (a period closes only once
+    every source's watermark is past its end)."""
 
     source = models.CharField(max_length=20, unique=True)
     last_id = models.CharField(max_length=40, default="0-0")
@@ -103,9 +110,37 @@ class FlushState(models.Model):
     last_flush_at = models.DateTimeField(null=True)
     last_batch_size = models.IntegerField(default=0)
     last_lag_seconds = models.FloatField(default=0)
+    flushed_through = models.DateTimeField(null=True)
 
     def __str__(self):
         return f"{self.source} flushed to {self.last_id}"
+
+
+class MeteredCall(models.Model):
+    """The request ids the flush has already counted, written in the same transaction as the
+    aggregates: a call that reaches the flush twice (a timed-out Redis write that happened
+    after all and its database fallback, an orphaned start and its late completion) is
+    counted once. Pruned once every source is drained well past `settled_at`."""
+
+    request_id = models.CharField(max_length=32, primary_key=True)
+    settled_at = models.DateTimeField(db_index=True)
+
+    def __str__(self):
+        return self.request_id
+
+
+class StartedCall(models.Model):
+    """The embedded store's started records (Redis keeps them in a hash per subscription):
+    written with the admission, deleted by the completion. One left behind is a call whose
+    gateway died mid-call; the flush bills it after `METERING_ORPHAN_AFTER_S`."""
+
+    request_id = models.CharField(max_length=32, unique=True)
+    subscription_id = models.BigIntegerField(db_index=True)
+    data = models.CharField(max_length=300)
+    updated_at = models.DateTimeField(db_index=True)
+
+    def __str__(self):
+        return self.request_id
 
 
 class UsageEvent(models.Model):

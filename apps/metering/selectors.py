@@ -6,7 +6,9 @@ from decimal import Decimal
 from django.db.models import Sum
 from django.db.models.functions import Coalesce, TruncDate
 
-from .models import COUNT_FIELDS, UsageAggregate
+from .events import COMPLETED, STARTED, CallEvent
+from .flush import flushed_through, settled_request_ids
+from .models import COUNT_FIELDS, FlushState, StartedCall, UsageAggregate, UsageEvent
 
 ZERO_UNITS = Decimal("0.000")
 
@@ -39,6 +41,53 @@ def units_by_term(subscription_id: int) -> dict[tuple[int | None, datetime], Dec
 
 def period_units_milli(subscription_id: int, period_start: int | datetime) -> int:
     return int(period_units(subscription_id, period_start) * 1000)
+
+
+def period_units_with_pending_milli(
+    subscription_id: int, period_start: int, pending: list[CallEvent]
+) -> int:
+    """What a quota counter lost by its store is rebuilt to: the aggregates plus every call
+    of the period not flushed yet — `pending` (read from Redis: the subscription's stream
+    shard and its started calls), the database queue and the embedded store's started
+    calls — each request id once, and none the flush already counted. A completed call
+    counts its units; a call still in flight its started record's (minimum) units."""
+    waiting = [CallEvent.decode(data) for data in UsageEvent.objects.values_list("data", flat=True)]
+    waiting += [
+        CallEvent.decode(data)
+        for data in StartedCall.objects.filter(subscription_id=subscription_id).values_list(
+            "data", flat=True
+        )
+    ]
+    units, by_id = 0, {}
+    for event in [*pending, *waiting]:
+        if event.subscription_id != subscription_id or event.period_start != period_start:
+            continue
+        if event.kind not in (COMPLETED, STARTED):
+            continue
+        if not event.request_id:
+            units += event.units_milli
+        elif event.kind == COMPLETED or event.request_id not in by_id:
+            by_id[event.request_id] = event  # a completion outranks its started record
+    counted = settled_request_ids(by_id)
+    units += sum(e.units_milli for rid, e in by_id.items() if rid not in counted)
+    return period_units_milli(subscription_id, period_start) + units
+
+
+def usage_flushed_through() -> datetime | None:
+    """The moment up to which every usage source (each Redis stream shard, the database
+    queue) is in the aggregates; None when one was never drained. Billing closes a period
+    only once this is past its end. Raises `UsageSourceUnreachable` when Redis cannot be
+    asked (the close then waits)."""
+    from redis.exceptions import RedisError
+
+    try:
+        return flushed_through()
+    except RedisError as error:
+        raise UsageSourceUnreachable(str(error)) from error
+
+
+class UsageSourceUnreachable(Exception):
+    """A usage source (Redis) cannot be read: what it holds is unknown."""
 
 
 def endpoints_with_usage(endpoint_ids: list[int]) -> set[int]:
@@ -112,24 +161,23 @@ def subscription_usage_by_key(subscription, period_start: datetime) -> list[dict
 
 def pending_events() -> dict[str, int]:
     """Usage events recorded and not yet flushed, per source: the database queue (the
-    embedded store, and calls recorded while Redis was down) and, with Redis, the stream
-    entries after the flush's cursor. What `flush_usage --dry-run` reports."""
-    from django.conf import settings
-
-    from .flush import STREAM
-    from .models import FlushState, UsageEvent
+    embedded store, and calls recorded while Redis was down) and, with Redis, each stream
+    shard's entries after the flush's cursor. What `flush_usage --dry-run` reports."""
+    from .flush import usage_sources
+    from .redis_layout import shard_of_source, stream_key, sync_client
 
     pending = {"database": UsageEvent.objects.count()}
-    if settings.REDIS_URL:
-        import redis
-
-        cursor = FlushState.objects.filter(source="redis").values_list("last_id", flat=True)
-        cursor = cursor.first() or "0-0"
-        client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=5)
-        try:
+    shards = [(source, shard_of_source(source)) for source in usage_sources()[1:]]
+    if not shards:
+        return pending
+    cursors = dict(FlushState.objects.values_list("source", "last_id"))
+    client = sync_client(timeout=5)
+    try:
+        for source, shard in shards:
+            stream, cursor = stream_key(shard), cursors.get(source) or "0-0"
             # entries up to the cursor are flushed already (a crash left them behind)
-            leftovers = len(client.xrange(STREAM, max=cursor)) if cursor != "0-0" else 0
-            pending["redis"] = client.xlen(STREAM) - leftovers
-        finally:
-            client.close()
+            leftovers = len(client.xrange(stream, max=cursor)) if cursor != "0-0" else 0
+            pending[source] = client.xlen(stream) - leftovers
+    finally:
+        client.close()
     return pending

@@ -13,11 +13,14 @@ usage_listeners: list = []
 
 
 def after_flush(events: list[CallEvent]) -> None:
+    """`events`: what a flush counted for the first time (calls, orphans, refusals)."""
     by_id = last_used_by_key(events)
     public_ids = dict(ApiKey.objects.filter(pk__in=by_id).values_list("pk", "public_id"))
     api_keys_touch_last_used({public_ids[pk]: at for pk, at in by_id.items() if pk in public_ids})
-    for listener in usage_listeners:
-        listener(events)
+    billed = [event for event in events if event.billed]
+    if billed:
+        for listener in usage_listeners:
+            listener(billed)
 
 
 def housekeeping() -> None:

@@ -147,8 +147,28 @@ if REDIS_URL:
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
-# "redis" when REDIS_URL is set, else "database" (the embedded store: rows + atomic updates).
-COUNTER_STORE = env("COUNTER_STORE", "redis" if REDIS_URL else "database")
+# The counter store: rate windows, quotas, started calls and unflushed usage. A Redis of its
+# own may hold it (COUNTER_REDIS_URL, default REDIS_URL), and that one may be a Redis Cluster
+# (COUNTER_REDIS_CLUSTER=1; the cache and Celery's broker cannot use a cluster).
+COUNTER_REDIS_URL = env("COUNTER_REDIS_URL", "")
+COUNTER_REDIS_CLUSTER = env_bool("COUNTER_REDIS_CLUSTER", False)
+# "redis" when a Redis is set, else "database" (the embedded store: rows + atomic updates).
+COUNTER_STORE = env("COUNTER_STORE", "redis" if (COUNTER_REDIS_URL or REDIS_URL) else "database")
+# The gateway's Redis commands time out after this; the write then goes to the database.
+COUNTER_STORE_TIMEOUT_S = float(env("COUNTER_STORE_TIMEOUT_S", "2"))
+# Redis must keep writes across a restart (AOF) to hold usage: without it usage goes to the
+# database and, unless GATEWAY_FAIL_OPEN, the gateway refuses calls (docs/operators.md).
+COUNTER_STORE_REQUIRE_PERSISTENCE = env_bool("COUNTER_STORE_REQUIRE_PERSISTENCE", True)
+# Usage stream shards (one key each, so a Redis Cluster spreads them); only ever raise it.
+USAGE_STREAM_SHARDS = int(env("USAGE_STREAM_SHARDS", "1"))
+# A started call with no sign of life for this long is billed at its plan's minimum units;
+# calls in flight refresh their started record every METERING_START_REFRESH_S.
+METERING_ORPHAN_AFTER_S = float(env("METERING_ORPHAN_AFTER_S", "300"))
+METERING_START_REFRESH_S = float(env("METERING_START_REFRESH_S", "60"))
+# How often a flush worker looks for orphaned started calls (a SCAN of the counter store).
+METERING_SWEEP_INTERVAL_S = float(env("METERING_SWEEP_INTERVAL_S", "60"))
+# Request ids already counted are kept this long past every source's watermark.
+METERING_DEDUPE_RETENTION_S = float(env("METERING_DEDUPE_RETENTION_S", "3600"))
 GATEWAY_FAIL_OPEN = env_bool("GATEWAY_FAIL_OPEN", False)
 UPSTREAM_ALLOW_PRIVATE = env_bool("UPSTREAM_ALLOW_PRIVATE", False)
 GATEWAY_MAX_BODY_BYTES = int(env("GATEWAY_MAX_BODY_BYTES", str(10 * 1024 * 1024)))

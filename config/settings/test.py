@@ -12,6 +12,10 @@ CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_BROKER_URL = "memory://"
 CELERY_BROKER_TRANSPORT_OPTIONS = {}
 UPSTREAM_ALLOW_PRIVATE = True
+# The suite's Redis (CI's, a developer's) runs without AOF; the persistence tests start
+# their own redis-server and turn this on.
+COUNTER_STORE_REQUIRE_PERSISTENCE = False
+METERING_SWEEP_INTERVAL_S = 0
 FREEZE_STARTUP_HEAP = False  # servers start in the test process, once per test
 ACCOUNT_RATE_LIMITS = {"login_failed": "5/5m/key"}
 ALLOWED_HOSTS = ["*"]

@@ -15,7 +15,7 @@ from tests.gateway.conftest import redis_test_url
 pytestmark = pytest.mark.redis
 
 
-async def _no_usage(subscription_id, period_start):
+async def _no_usage(store, subscription_id, period_start):
     return 0
 
 

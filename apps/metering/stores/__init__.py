@@ -11,13 +11,14 @@ __all__ = ["Admission", "CounterStore", "Limits", "StoreUnavailable", "make_stor
 
 
 def make_store(on_fallback=None) -> CounterStore:
-    """The configured store. With Redis, usage Redis refuses goes to the database instead,
-    and `on_fallback()` is called each time (the gateway counts it as a store error)."""
+    """The configured store. With Redis, usage Redis refuses (or could lose: no AOF) goes to
+    the database instead, and `on_fallback(reason)` is called each time (the gateway counts
+    it as a store error: `record`, `not_persistent`)."""
     if settings.COUNTER_STORE == "redis":
         from .database_store import DatabaseStore
         from .redis_store import RedisStore
 
-        return RedisStore(settings.REDIS_URL, fallback=DatabaseStore(), on_fallback=on_fallback)
+        return RedisStore(fallback=DatabaseStore(), on_fallback=on_fallback)
     from .database_store import DatabaseStore
 
     return DatabaseStore()

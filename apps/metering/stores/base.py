@@ -1,7 +1,14 @@
-from dataclasses import dataclass
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import dataclass, replace
+
+from django.conf import settings
 
 from ..events import CallEvent
 
+logger = logging.getLogger(__name__)
 REFUSALS = ("rate_limited", "quota_exceeded", "spend_cap_reached")
 
 
@@ -35,7 +42,18 @@ class Admission:
 
 
 class CounterStore:
-    async def admit(self, limits: Limits, now: float) -> Admission:
+    """Admission counts, started records and usage events of the hot path.
+
+    A call admitted with a `start` event leaves a durable started record, written in the
+    same atomic step as its admission; its completion (`record`) removes it. Calls still in
+    flight after `METERING_START_REFRESH_S` get their record refreshed, so only a call whose
+    gateway died stops being refreshed and is billed by the flush as an orphan."""
+
+    def __init__(self):
+        self.in_flight: dict[str, CallEvent] = {}
+        self.maintenance: asyncio.Future | None = None
+
+    async def admit(self, limits: Limits, now: float, start: CallEvent | None = None) -> Admission:
         raise NotImplementedError
 
     async def record(
@@ -43,7 +61,56 @@ class CounterStore:
     ) -> None:
         raise NotImplementedError
 
+    async def start_in_fallback(self, start: CallEvent) -> None:
+        """Admission could not run (Redis down, failing open): keep the started record in
+        the durable fallback instead."""
+
+    def durable(self) -> bool | None:
+        """False while usage recorded here could be lost by a restart (Redis without AOF);
+        None when not known yet (no connection made): ask `check_persistence()`."""
+        return True
+
+    async def check_persistence(self) -> bool:
+        return True
+
     async def close(self) -> None:
+        if self.maintenance is not None:
+            self.maintenance.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self.maintenance
+
+    # --- calls in flight --------------------------------------------------------------
+    def _track(self, start: CallEvent) -> None:
+        self.in_flight[start.request_id] = start
+        if self.maintenance is None or self.maintenance.done():
+            self.maintenance = asyncio.ensure_future(self._maintain())
+
+    def _untrack(self, request_id: str) -> None:
+        if request_id:
+            self.in_flight.pop(request_id, None)
+
+    async def _maintain(self) -> None:
+        while True:
+            await asyncio.sleep(min(5.0, settings.METERING_START_REFRESH_S / 2))
+            try:
+                await self._maintenance_round()
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:  # the next round tries again
+                logger.warning("counter store upkeep failed: %s: %s", type(error).__name__, error)
+
+    async def _maintenance_round(self) -> None:
+        now_ms = int(time.time() * 1000)
+        cutoff = now_ms - int(settings.METERING_START_REFRESH_S * 1000)
+        stale = [start for start in self.in_flight.values() if start.ts_ms <= cutoff]
+        if stale:
+            fresh = [replace(start, ts_ms=now_ms) for start in stale]
+            for start in fresh:
+                if start.request_id in self.in_flight:
+                    self.in_flight[start.request_id] = start
+            await self._refresh_starts(fresh)
+
+    async def _refresh_starts(self, starts: list[CallEvent]) -> None:
         pass
 
 

@@ -1,28 +1,44 @@
 """The embedded counter store: the same admission and recording semantics as Redis, kept in
 database rows with atomic conditional updates. One process, small installs, and the
-fail-open fallback when Redis is down."""
+durable fallback when Redis is down or keeps nothing across a restart."""
 
 import time
+from datetime import UTC, datetime
 
 from asgiref.sync import sync_to_async
 from django.db import IntegrityError, transaction
 from django.db.models import F
+from django.utils import timezone
 
-from ..events import CallEvent
-from ..models import QuotaCounter, RateWindow, RequestLogEntry, UsageEvent
+from ..events import COMPLETED, CallEvent
+from ..models import QuotaCounter, RateWindow, RequestLogEntry, StartedCall, UsageEvent
 from .base import Admission, CounterStore, Limits, decide, window_resets
 
 REQUEST_LOG_LENGTH = 500
 
 
 class DatabaseStore(CounterStore):
-    async def admit(self, limits: Limits, now: float) -> Admission:
-        return await sync_to_async(admit_sync)(limits, now)
+    async def admit(self, limits: Limits, now: float, start: CallEvent | None = None) -> Admission:
+        admission = await sync_to_async(admit_sync)(limits, now, start)
+        if admission.allowed and start is not None:
+            self._track(start)
+        return admission
 
     async def record(
         self, event: CallEvent, *, reserved_milli: int, log_line: str | None = None
     ) -> None:
-        await sync_to_async(record_sync)(event, reserved_milli, log_line)
+        self._untrack(event.request_id)
+        await sync_to_async(record_sync)([(event, reserved_milli, log_line)])
+
+    async def record_batch(self, items: list[tuple[CallEvent, int, str | None]]) -> None:
+        """Several calls in one transaction (what Redis could not take)."""
+        await sync_to_async(record_sync)(items)
+
+    async def start_in_fallback(self, start: CallEvent) -> None:
+        await sync_to_async(_save_start)(start)
+
+    async def _refresh_starts(self, starts: list[CallEvent]) -> None:
+        await sync_to_async(_refresh_starts_sync)(starts)
 
 
 def _window(key: str, expires_at: float) -> RateWindow:
@@ -35,9 +51,7 @@ def _window(key: str, expires_at: float) -> RateWindow:
 
 
 def _quota(limits: Limits) -> QuotaCounter:
-    from datetime import UTC, datetime
-
-    from ..selectors import period_units_milli
+    from ..selectors import period_units_with_pending_milli
 
     start = datetime.fromtimestamp(limits.period_start, tz=UTC)
     counter = (
@@ -46,7 +60,7 @@ def _quota(limits: Limits) -> QuotaCounter:
         .first()
     )
     if counter is None:
-        used = period_units_milli(limits.subscription_id, limits.period_start)
+        used = period_units_with_pending_milli(limits.subscription_id, limits.period_start, [])
         try:
             with transaction.atomic():
                 counter = QuotaCounter.objects.create(
@@ -60,7 +74,7 @@ def _quota(limits: Limits) -> QuotaCounter:
 
 
 @transaction.atomic
-def admit_sync(limits: Limits, now: float) -> Admission:
+def admit_sync(limits: Limits, now: float, start: CallEvent | None = None) -> Admission:
     second, minute, second_reset, minute_reset = window_resets(now)
     counter = _quota(limits)  # locks the subscription's counter row: admissions serialize
     prefix = f"s{limits.subscription_id}"
@@ -73,6 +87,8 @@ def admit_sync(limits: Limits, now: float) -> Admission:
         counter.used_milli += limits.reserve_milli
         for row in (second_window, minute_window, counter):
             row.save()
+        if start is not None:
+            _save_start(start)  # in the admission's transaction: both or neither
     return Admission(
         allowed=refusal is None,
         refusal=refusal,
@@ -84,19 +100,46 @@ def admit_sync(limits: Limits, now: float) -> Admission:
     )
 
 
-@transaction.atomic
-def record_sync(event: CallEvent, reserved_milli: int, log_line: str | None) -> None:
-    from datetime import UTC, datetime
+def _save_start(start: CallEvent) -> None:
+    StartedCall.objects.update_or_create(
+        request_id=start.request_id,
+        defaults={
+            "subscription_id": start.subscription_id,
+            "data": start.encode(),
+            "updated_at": timezone.now(),
+        },
+    )
 
-    UsageEvent.objects.create(data=event.encode())
-    adjust = event.units_milli - reserved_milli
-    if adjust:
-        QuotaCounter.objects.filter(
-            subscription_id=event.subscription_id,
-            period_start=datetime.fromtimestamp(event.period_start, tz=UTC),
-        ).update(used_milli=F("used_milli") + adjust)
-    if log_line is not None:
-        RequestLogEntry.objects.create(subscription_id=event.subscription_id, data=log_line)
+
+def _refresh_starts_sync(starts: list[CallEvent]) -> None:
+    for start in starts:
+        StartedCall.objects.filter(request_id=start.request_id).update(
+            data=start.encode(), updated_at=timezone.now()
+        )
+
+
+@transaction.atomic
+def record_sync(items: list[tuple[CallEvent, int, str | None]]) -> None:
+    """Queue the events for the flush, settle their reservations and drop their started
+    records, in one transaction."""
+    UsageEvent.objects.bulk_create([UsageEvent(data=event.encode()) for event, _, _ in items])
+    settled = [e.request_id for e, _, _ in items if e.kind == COMPLETED and e.request_id]
+    if settled:
+        StartedCall.objects.filter(request_id__in=settled).delete()
+    for event, reserved_milli, _ in items:
+        adjust = event.units_milli - reserved_milli
+        if adjust and event.kind == COMPLETED:
+            QuotaCounter.objects.filter(
+                subscription_id=event.subscription_id,
+                period_start=datetime.fromtimestamp(event.period_start, tz=UTC),
+            ).update(used_milli=F("used_milli") + adjust)
+    RequestLogEntry.objects.bulk_create(
+        [
+            RequestLogEntry(subscription_id=event.subscription_id, data=line)
+            for event, _, line in items
+            if line is not None and event.subscription_id
+        ]
+    )
 
 
 def purge_expired_windows() -> int:

@@ -1,0 +1,186 @@
+"""The counter store's Redis breaks under load — killed -9 and restarted with and without AOF,
+stopped (SIGSTOP) for longer than the gateway's timeout — in a redis-server this test owns.
+Afterwards, by request id: served by the upstream == metered == invoiced."""
+
+import threading
+import time
+
+import pytest
+import requests
+
+from tests.gateway.conftest import flush_all
+from tests.gateway.faults import (
+    RedisProcess,
+    bill_per_call,
+    invoiced_units,
+    metered_calls,
+    metered_request_ids,
+    needs_redis_server,
+    served_request_ids,
+)
+
+pytestmark = [pytest.mark.django_db(transaction=True), needs_redis_server]
+
+
+@pytest.fixture
+def owned_redis():
+    started = []
+
+    def start(*, aof: bool) -> RedisProcess:
+        process = RedisProcess(aof=aof).start()
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        process.stop()
+
+
+@pytest.fixture
+def counter_store(settings, owned_redis):
+    """The world's gateway counts in a redis-server of the test's own (the cache and broker
+    stay off Redis, so breaking it touches only the counters)."""
+    redis = owned_redis(aof=True)
+    settings.REDIS_URL = ""
+    settings.COUNTER_REDIS_URL = redis.url
+    settings.COUNTER_STORE = "redis"
+    settings.GATEWAY_FAIL_OPEN = False
+    settings.COUNTER_STORE_REQUIRE_PERSISTENCE = True
+    settings.COUNTER_STORE_TIMEOUT_S = 0.5
+    settings.METERING_ORPHAN_AFTER_S = 1.0
+    settings.METERING_START_REFRESH_S = 0.4
+    return redis
+
+
+class Load:
+    """A few consumers calling the gateway without pause, each answer kept."""
+
+    def __init__(self, world, threads: int = 4):
+        self.world, self.stop, self.answers = world, threading.Event(), []
+        self.threads = [threading.Thread(target=self._run) for _ in range(threads)]
+
+    def _run(self):
+        session = requests.Session()
+        while not self.stop.is_set():
+            try:
+                response = session.get(
+                    self.world.base + "/echo", headers={"X-Api-Key": self.world.key}, timeout=10
+                )
+                self.answers.append(response.status_code)
+            except requests.RequestException as error:
+                self.answers.append(type(error).__name__)
+            time.sleep(0.01)
+
+    def __enter__(self):
+        for thread in self.threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        for thread in self.threads:
+            thread.join()
+
+    def wait_for_served(self, served: int, timeout: float = 30) -> None:
+        """Until `served` more calls were answered 200 (the gateway recovered)."""
+        deadline = time.monotonic() + timeout
+        target = self.answers.count(200) + served
+        while self.answers.count(200) < target:
+            assert time.monotonic() < deadline, f"answers since: {self.answers[-20:]}"
+            time.sleep(0.02)
+
+    def wait_for(self, answers: int, timeout: float = 20) -> None:
+        deadline = time.monotonic() + timeout
+        target = len(self.answers) + answers
+        while len(self.answers) < target:
+            assert time.monotonic() < deadline, f"only {len(self.answers)} answers"
+            time.sleep(0.02)
+
+
+def _settle_everything(world) -> None:
+    """Flush until nothing waits anywhere (streams, database queue, started records)."""
+    time.sleep(0.3)  # the last completions leave the gateway after their answers
+    flush_all()
+    time.sleep(1.1)  # started records of calls that never completed age past the timeout
+    flush_all()
+
+
+def _assert_exact(world) -> set[str]:
+    _settle_everything(world)
+    served = served_request_ids(world.upstream)
+    assert served, "the load never reached the upstream"
+    metered = metered_request_ids()
+    assert metered - served == set(), "metered calls the upstream never served"
+    assert served - metered == set(), f"{len(served - metered)} served calls never metered"
+    assert metered_calls(world.subscription) == len(served)
+    assert invoiced_units(world.subscription) == len(served)
+    return served
+
+
+def test_redis_killed_and_restarted_with_aof_loses_nothing(world, counter_store):
+    bill_per_call(world)
+    with Load(world) as load:
+        load.wait_for(40)
+        counter_store.kill9()
+        load.wait_for(10)  # answered 503 (fail closed): not served, not billed
+        counter_store.restart()
+        load.wait_for_served(30)
+    assert 503 in load.answers
+    served = _assert_exact(world)
+    assert len(served) == load.answers.count(200)
+
+
+def test_redis_without_aof_fails_open_to_the_database_and_loses_nothing(
+    world, owned_redis, settings
+):
+    redis = owned_redis(aof=False)
+    settings.COUNTER_REDIS_URL = redis.url
+    settings.GATEWAY_FAIL_OPEN = True
+    bill_per_call(world)
+    with Load(world) as load:
+        load.wait_for(40)
+        redis.kill9()
+        load.wait_for(10)
+        redis.restart()
+        load.wait_for(40)
+    assert set(load.answers) == {200}  # failing open: every call served
+    served = _assert_exact(world)
+    assert len(served) == len(load.answers)
+
+
+def test_redis_without_aof_fails_closed_until_it_persists(world, owned_redis, settings):
+    redis = owned_redis(aof=False)
+    settings.COUNTER_REDIS_URL = redis.url
+    bill_per_call(world)
+    refused = world.call()
+    assert refused.status_code == 503
+    body = refused.json()
+    assert body["code"] == "gateway_unavailable" and "persist" in body["detail"]
+    assert world.upstream.received == []  # nothing forwarded, nothing to bill
+    redis.kill9()
+    redis.restart(aof=True)  # the operator turns AOF on and restarts Redis
+    deadline = time.monotonic() + 10
+    while world.call().status_code != 200:  # the gateway reconnects and asks again
+        assert time.monotonic() < deadline, "still refused once Redis persists"
+        time.sleep(0.1)
+    for _ in range(5):
+        assert world.call().status_code == 200
+    assert len(_assert_exact(world)) == 6
+
+
+def test_a_redis_stall_past_the_timeout_is_reconciled_not_counted_twice(
+    world, counter_store, settings
+):
+    """SIGSTOP for longer than the client timeout: the gateway's writes time out and go to
+    the database, Redis then runs them too when it resumes. Each call counts once."""
+    settings.GATEWAY_FAIL_OPEN = True
+    bill_per_call(world)
+    with Load(world, threads=6) as load:
+        load.wait_for(30)
+        counter_store.pause()
+        time.sleep(2.0)  # four timeouts long
+        counter_store.resume()
+        load.wait_for(40)
+    assert set(load.answers) == {200}
+    served = _assert_exact(world)
+    assert len(served) == len(load.answers)
