@@ -2,9 +2,12 @@
 
 from django.urls import include, path
 
+from apps.core.api_index import ApiIndexView
+
 app_name = "api"
 
 urlpatterns = [
+    path("", ApiIndexView.as_view(), name="index"),
     path("", include("apps.accounts.api_urls")),
     path("", include("apps.catalog.api_urls")),
     path("", include("apps.subscriptions.api_urls")),

@@ -30,7 +30,8 @@ class InvitationForm(forms.Form):
     role = forms.ChoiceField(
         choices=Role.choices,
         initial=Role.DEVELOPER,
-        help_text=" ".join(f"<b>{r.label}</b>: {ROLE_HELP[r]}" for r in Role),
+        help_text=" ".join(f"<b>{r.label}</b>: {ROLE_HELP[r]}" for r in Role)
+        + ' <a href="/docs/consumers/#roles">Who may see and do what</a>',
     )
 
 

@@ -169,6 +169,11 @@ class Notification(TimeStampedModel):
     title = models.CharField(max_length=200)
     body = models.TextField(blank=True)
     url = models.CharField(max_length=300, blank=True)
+    audience = models.CharField(
+        max_length=30,
+        default="view",
+        help_text="The capability (roles.py) a member needs to see it in the console.",
+    )
     read_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

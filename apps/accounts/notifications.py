@@ -16,9 +16,20 @@ def notify(
     body: str = "",
     url: str = "",
     email_capability: str | None = "develop",
+    audience: str | None = None,
 ) -> Notification:
+    """`audience`: the capability a member needs to see the notice in the console; by
+    default a notice emailed to the billing contacts is money, seen by the roles that see
+    money, and any other is seen by every member."""
+    if audience is None:
+        audience = "see_money" if email_capability == "billing" else "view"
     notification = Notification.objects.create(
-        organization=organization, kind=kind, title=title[:200], body=body, url=url
+        organization=organization,
+        kind=kind,
+        title=title[:200],
+        body=body,
+        url=url,
+        audience=audience,
     )
     if email_capability:
         from .tasks import send_notification_email

@@ -4,12 +4,20 @@ from functools import cached_property
 
 from rest_framework.exceptions import NotFound
 
+from .permissions import RoleAllows
 from .selectors import active_membership
 
 
 class OrganizationScopedMixin:
     """Views acting for the request's organization: the access token's, or the session's
-    active one. Objects of other organizations are simply not in the queryset (404)."""
+    active one. Objects of other organizations are simply not in the queryset (404).
+    `required_capability` (roles.py) says which roles may call the view at all; writes
+    are checked again by their services."""
+
+    required_capability = "view"
+
+    def get_permissions(self):
+        return [*super().get_permissions(), RoleAllows()]
 
     @cached_property
     def membership(self):

@@ -19,7 +19,7 @@ from apps.core.secrets import display_prefix, generate_secret, hash_secret
 
 from .models import AccessToken, Invitation, Membership, Organization, User
 from .notifications import notify
-from .roles import Role
+from .roles import Role, refusal
 
 ACCESS_TOKEN_PREFIX = "tgp"
 MAX_ACCESS_TOKENS = 50
@@ -159,7 +159,7 @@ def _require(actor: User, organization: Organization, capability: str) -> Member
     if membership is None:
         raise NotFound("No such organization.")
     if not membership.can(capability):
-        raise Forbidden("Your role in this organization does not allow that.")
+        raise Forbidden(refusal(membership.role, capability))
     return membership
 
 
@@ -323,8 +323,9 @@ def invitations_purge_expired(*, older_than: timedelta = timedelta(days=30)) -> 
 def access_token_create(
     *, actor: User, organization: Organization, name: str, expires_at: datetime | None = None
 ) -> tuple[AccessToken, str]:
-    """Returns the token row and its secret, which is never stored and never shown again."""
-    _require(actor, organization, "develop")
+    """Returns the token row and its secret, which is never stored and never shown again.
+    Any member may make one: it acts with its creator's role (roles.py), no more."""
+    _require(actor, organization, "view")
     name = name.strip()
     if not name:
         raise ServiceError("Name the token after what will use it.", field="name")
@@ -350,7 +351,11 @@ def access_token_create(
 
 @transaction.atomic
 def access_token_revoke(*, actor: User, token: AccessToken) -> None:
-    _require(actor, token.organization, "develop")
+    """Members revoke their own tokens; developers and admins anyone's."""
+    if token.created_by_id != actor.pk:
+        _require(actor, token.organization, "develop")
+    else:
+        _require(actor, token.organization, "view")
     if token.revoked_at is None:
         token.revoked_at = timezone.now()
         token.save(update_fields=["revoked_at", "updated_at"])

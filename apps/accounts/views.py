@@ -212,7 +212,7 @@ def invitation_accept(request, token: str):
 @member_required("view")
 def tokens(request):
     organization = request.organization
-    can_create = request.membership.can("develop")
+    can_create = request.membership.can("view")  # a token acts with its creator's role
     form = AccessTokenForm(request.POST or None)
     new_secret = None
     if request.method == "POST" and can_create and form.is_valid():
@@ -240,7 +240,7 @@ def tokens(request):
 
 
 @require_POST
-@member_required("develop")
+@member_required("view")
 def token_revoke(request, public_id: str):
     token = get_object_or_404(request.organization.access_tokens, public_id=public_id)
     services.access_token_revoke(actor=request.user, token=token)

@@ -8,4 +8,5 @@ urlpatterns = [
         api.SubscriptionUsageView.as_view(),
         name="subscription-usage",
     ),
+    path("provider/analytics/", api.ProviderAnalyticsView.as_view(), name="provider-analytics"),
 ]

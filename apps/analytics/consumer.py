@@ -5,13 +5,10 @@ from decimal import Decimal
 
 from django.db.models import Sum
 
+from apps.billing.charges import period_estimate
 from apps.keys.selectors import add_key_prefixes
 from apps.metering.models import UsageAggregate, UsageDaily
-from apps.metering.selectors import period_units
 from apps.subscriptions.models import LIVE_STATUSES
-from apps.subscriptions.rating import estimate
-from apps.subscriptions.terms import subscription_terms
-from apps.subscriptions.trials import in_trial
 
 from .provider import _add_up, _sums, _with_latency
 from .ranges import Range
@@ -72,12 +69,7 @@ def _by_subscription(organization, rows) -> list[dict]:
     live = organization.subscriptions.filter(status__in=LIVE_STATUSES)
     for subscription in live.select_related("api", "plan", "price_version__plan"):
         row = usage.get(subscription.pk) or _with_latency(_add_up([]))
-        units_this_period = period_units(subscription.pk, subscription.current_period_start)
-        charges = estimate(
-            subscription_terms(subscription),
-            units_this_period,
-            in_trial=in_trial(subscription),
-        )
+        charges = period_estimate(subscription)
         result.append(
             {
                 "subscription": subscription,

@@ -1,6 +1,7 @@
 """The console's first page: what needs attention on both sides, at a glance."""
 
 from apps.accounts.models import Notification
+from apps.accounts.roles import CAPABILITIES
 from apps.billing.models import InvoiceStatus
 from apps.subscriptions.models import LIVE_STATUSES
 
@@ -8,7 +9,8 @@ from .ranges import parse_range
 from .selectors import period_usage
 
 
-def overview(organization) -> dict:
+def overview(membership) -> dict:
+    organization = membership.organization
     subscriptions = [
         period_usage(s)
         for s in organization.subscriptions.filter(status__in=LIVE_STATUSES).select_related(
@@ -33,6 +35,9 @@ def overview(organization) -> dict:
         "subscriptions": subscriptions,
         "spend": sum(u.estimate.total for u in subscriptions),
         "open_invoices": list(open_invoices[:5]),
-        "notices": Notification.objects.filter(organization=organization)[:6],
+        "notices": Notification.objects.filter(
+            organization=organization,
+            audience__in=[name for name in CAPABILITIES if membership.can(name)],
+        )[:6],
         "provider": provider,
     }

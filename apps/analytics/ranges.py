@@ -61,27 +61,28 @@ def parse_range(params, now: datetime | None = None) -> Range:
     key = params.get("range", "7d")
     if key == "custom":
         try:
-            start, end = _custom_days(params.get("from"), params.get("to"))
+            return custom_range(params)
         except ServiceError as error:
             asked = (params.get("from") or "", params.get("to") or "")
             return replace(_preset("7d", now), error=error.message, asked=asked)
-        return Range(
-            "custom",
-            datetime.combine(start, time(), tzinfo=UTC),
-            datetime.combine(end + timedelta(days=1), time(), tzinfo=UTC),
-        )
     return _preset(key if key in PRESETS else "7d", now)
 
 
-def _custom_days(start: str | None, end: str | None) -> tuple[date, date]:
-    message = "Pick a start and an end date."
-    start_day = parse_day(start, field="from", message=message)
-    end_day = parse_day(end, field="to", message=message)
-    if start_day > end_day:
+def custom_range(params) -> Range:
+    """`from`/`to` as whole UTC days (both included); a ServiceError on the field that makes
+    no range (not a date, out of range, reversed, more than MAX_DAYS apart)."""
+    message = "Give from and to as YYYY-MM-DD."
+    start = parse_day(params.get("from"), field="from", message=message)
+    end = parse_day(params.get("to"), field="to", message=message)
+    if start > end:
         raise ServiceError("The start date is after the end date.", field="from")
-    if (end_day - start_day).days > MAX_DAYS:
+    if (end - start).days > MAX_DAYS:
         raise ServiceError(f"Pick at most {MAX_DAYS} days.", field="to")
-    return start_day, end_day
+    return Range(
+        "custom",
+        datetime.combine(start, time(), tzinfo=UTC),
+        datetime.combine(end + timedelta(days=1), time(), tzinfo=UTC),
+    )
 
 
 def _preset(key: str, now: datetime) -> Range:

@@ -5,12 +5,11 @@ from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 
+from apps.billing.charges import period_estimate
 from apps.keys.selectors import add_key_prefixes
 from apps.metering import selectors as usage
 from apps.subscriptions.models import Subscription
-from apps.subscriptions.rating import Estimate, estimate
-from apps.subscriptions.terms import subscription_terms
-from apps.subscriptions.trials import in_trial
+from apps.subscriptions.rating import Estimate
 
 
 @dataclass
@@ -40,14 +39,7 @@ class PeriodUsage:
 def period_usage(subscription: Subscription) -> PeriodUsage:
     start = subscription.current_period_start
     totals = usage.subscription_period_summary(subscription, start)
-    terms = subscription_terms(subscription)
-    charges = estimate(
-        terms,
-        Decimal(totals["billable_units"]),
-        period_start=start,
-        period_end=subscription.current_period_end,
-        in_trial=in_trial(subscription),
-    )
+    charges = period_estimate(subscription)
     by_key = add_key_prefixes(usage.subscription_usage_by_key(subscription, start))
     return PeriodUsage(
         subscription=subscription,

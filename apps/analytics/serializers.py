@@ -42,7 +42,69 @@ class UsageOutput(serializers.Serializer):
     remaining_units = serializers.DecimalField(max_digits=20, decimal_places=3)
     calls = serializers.IntegerField()
     errors = serializers.DictField(child=serializers.IntegerField())
-    estimated_charges = EstimateOutput()
+    estimated_charges = EstimateOutput(
+        allow_null=True,
+        help_text="Null for members whose role does not see money (developers).",
+    )
     by_day = DayUsage(many=True)
     by_endpoint = EndpointUsage(many=True)
     by_key = KeyUsage(many=True)
+
+
+MONEY = {"max_digits": 14, "decimal_places": 2, "allow_null": True}
+
+
+class RangeOutput(serializers.Serializer):
+    key = serializers.CharField()
+    start = serializers.DateTimeField()
+    end = serializers.DateTimeField()
+
+
+class ProviderErrorsOutput(serializers.Serializer):
+    client_4xx = serializers.IntegerField()
+    server_5xx = serializers.IntegerField()
+    gateway = serializers.IntegerField()
+    error_rate_percent = serializers.FloatField()
+
+
+class LatencyOutput(serializers.Serializer):
+    p50 = serializers.FloatField(allow_null=True)
+    p95 = serializers.FloatField(allow_null=True)
+    p99 = serializers.FloatField(allow_null=True)
+
+
+class RevenueOutput(serializers.Serializer):
+    currency = serializers.CharField()
+    billed = serializers.DecimalField(**MONEY, help_text="Invoice lines issued in the range.")
+    collected = serializers.DecimalField(**MONEY, help_text="Of those, paid.")
+    earned = serializers.DecimalField(**MONEY, help_text="Your share after the platform fee.")
+    paid_out = serializers.DecimalField(**MONEY, help_text="Payouts paid in the range.")
+
+
+class SeriesPoint(serializers.Serializer):
+    at = serializers.CharField(help_text="An hour (ranges ≤ 2 days) or a UTC day.")
+    calls = serializers.IntegerField()
+    errors = serializers.IntegerField()
+    units = serializers.DecimalField(max_digits=26, decimal_places=6)
+
+
+class ProviderEndpointOutput(serializers.Serializer):
+    method = serializers.CharField(allow_null=True)
+    path = serializers.CharField(allow_null=True)
+    calls = serializers.IntegerField()
+    error_rate_percent = serializers.FloatField()
+    p50_ms = serializers.FloatField(allow_null=True)
+    p95_ms = serializers.FloatField(allow_null=True)
+    p99_ms = serializers.FloatField(allow_null=True)
+
+
+class ProviderAnalyticsOutput(serializers.Serializer):
+    range = RangeOutput()
+    api = serializers.CharField(allow_null=True)
+    calls = serializers.IntegerField()
+    billable_units = serializers.DecimalField(max_digits=26, decimal_places=6)
+    errors = ProviderErrorsOutput()
+    latency_ms = LatencyOutput()
+    revenue = RevenueOutput(allow_null=True, help_text="Members who may see billing only.")
+    series = SeriesPoint(many=True)
+    endpoints = ProviderEndpointOutput(many=True)

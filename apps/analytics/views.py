@@ -67,7 +67,7 @@ def _bucket_label(at, hourly: bool) -> str:
 def console_home(request):
     from .overview import overview
 
-    return render(request, "console/home.html", overview(request.organization))
+    return render(request, "console/home.html", overview(request.membership))
 
 
 @member_required("view")
@@ -189,19 +189,14 @@ def consumer_usage(request):
             [[r["prefix"], r["calls"], r["units"], r["errors"]] for r in board.keys],
         )
     if request.GET.get("export") == "subscriptions":
+        money = request.membership.can("see_money")  # the estimate is money (roles.py)
         return csv_response(
             "subscriptions.csv",
-            ["api", "plan", "calls", "units", "errors", "p50_ms", "estimated_charges"],
+            ["api", "plan", "calls", "units", "errors", "p50_ms"]
+            + (["estimated_charges"] if money else []),
             [
-                [
-                    r["api"],
-                    r["plan"],
-                    r["calls"],
-                    r["units"],
-                    r["errors"],
-                    _ms(r["p50"]),
-                    r["estimate"],
-                ]
+                [r["api"], r["plan"], r["calls"], r["units"], r["errors"], _ms(r["p50"])]
+                + ([r["estimate"]] if money else [])
                 for r in board.subscriptions
             ],
         )

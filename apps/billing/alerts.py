@@ -9,11 +9,9 @@ from django.urls import reverse
 
 from apps.accounts.notifications import notify
 from apps.metering.selectors import period_units
-from apps.subscriptions import rating
 from apps.subscriptions.models import Subscription
-from apps.subscriptions.terms import subscription_terms
-from apps.subscriptions.trials import in_trial
 
+from . import charges
 from .models import UsageAlert
 
 DEFAULT_THRESHOLDS = (50, 80, 100)
@@ -30,8 +28,7 @@ def progress(subscription: Subscription, basis: str) -> Decimal | None:
         return None if not included else units * 100 / included
     if subscription.spend_cap in (None, 0):
         return None
-    terms = subscription_terms(subscription)
-    spent = rating.estimate(terms, units, in_trial=in_trial(subscription)).total
+    spent = charges.period_estimate(subscription).total
     return spent * 100 / subscription.spend_cap
 
 

@@ -18,6 +18,7 @@ def _invoices(organization):
 
 class InvoiceListView(OrganizationScopedMixin, generics.ListAPIView):
     serializer_class = InvoiceOutput
+    required_capability = "see_money"
 
     def get_queryset(self):
         return _invoices(self.organization)
@@ -28,6 +29,8 @@ class InvoiceListView(OrganizationScopedMixin, generics.ListAPIView):
 
 
 class InvoiceDetailView(OrganizationScopedMixin, APIView):
+    required_capability = "see_money"
+
     @extend_schema(responses=InvoiceDetailOutput, summary="One invoice with its lines")
     def get(self, request, invoice_id: str):
         invoice = (

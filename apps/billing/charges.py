@@ -9,7 +9,7 @@ the period's close ends it), under the segment's own terms, with its share of th
 units; whatever of it arrives later is late usage on the next invoice."""
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from apps.metering.selectors import units_by_term
@@ -144,6 +144,57 @@ class SubscriptionRater:
             in_trial=in_trial(self.subscription, next_start),
         )
         return Charges(lines=lines)
+
+
+def period_estimate(subscription: Subscription, *, now: datetime | None = None) -> rating.Estimate:
+    """The current period's charges so far, as its invoices will show them: the fee and the
+    prorations already invoiced for it, the usage of its segments that ended (invoiced at
+    their change), and the running segment's usage rated with its share of the included
+    units (as if it runs to the period's end). Before the period is invoiced in full it is
+    an estimate: later usage, changes and price changes move it."""
+    from django.utils import timezone
+
+    from .models import InvoiceLine
+
+    now = now or timezone.now()
+    start, end = subscription.current_period_start, subscription.current_period_end
+    invoiced = InvoiceLine.objects.filter(
+        invoice__subscription=subscription, period_start__gte=start, period_start__lt=end
+    ).values_list("kind", "amount")
+    fee_kinds = (rating.FEE, rating.PRORATION_CREDIT, rating.PRORATION_CHARGE)
+    fee = sum((amount for kind, amount in invoiced if kind in fee_kinds), ZERO)
+    if not any(kind == rating.FEE for kind, _ in invoiced) and not in_trial(subscription, start):
+        fee += rating.round_money(subscription_terms(subscription).monthly_fee)  # not out yet
+    usage_invoiced = sum(
+        (amount for kind, amount in invoiced if kind in (rating.USAGE, rating.LATE_USAGE)),
+        ZERO,
+    )
+    rater = SubscriptionRater(subscription)
+    running = term_at(rater.terms, min(now, end - timedelta(microseconds=1)))
+    running_id = running.pk if running else None
+    used = units_by_term(subscription.pk)
+    units_so_far = sum((units for (_, period), units in used.items() if period == start), ZERO)
+    segment = rater.segment(running_id, start)  # the whole period without a timeline
+    segment = rating.Segment(segment.terms, segment.start, end, start, end)
+    units = sum(  # the running term's, and any whose term is unknown (as `segment` does)
+        (
+            count
+            for (term_id, period), count in used.items()
+            if period == start and (term_id == running_id or term_id not in rater.by_id)
+        ),
+        ZERO,
+    )
+    lines = rating.segment_usage_lines(segment, units)
+    included_remaining = max(rating.included_in(segment) - units, ZERO)
+    usage = usage_invoiced + rating.total(lines)
+    return rating.Estimate(
+        fee=fee,
+        usage_lines=tuple(lines),
+        usage=usage,
+        total=fee + usage,
+        units_so_far=units_so_far,
+        included_remaining=included_remaining,
+    )
 
 
 def record_rated(subscription: Subscription, rated: dict[tuple, Decimal]) -> None:

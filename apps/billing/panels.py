@@ -2,7 +2,10 @@ from .models import UsageAlert
 
 
 def billing_panel(request, subscription):
-    """Alerts and this subscription's invoices, on the subscription's page."""
+    """Alerts and this subscription's invoices, on the subscription's page (money: only
+    for the roles that see it)."""
+    if not request.membership.can("see_money"):
+        return None
     alerts = {
         basis: sorted(a.percent for a in subscription.alerts.all() if a.basis == basis)
         for basis in UsageAlert.Basis.values

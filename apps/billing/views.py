@@ -25,7 +25,7 @@ def _invoices(organization):
     )
 
 
-@member_required("view")
+@member_required("see_money")
 def invoice_list(request):
     page = Paginator(_invoices(request.organization), 25).get_page(request.GET.get("page"))
     open_total = sum(
@@ -34,7 +34,7 @@ def invoice_list(request):
     return render(request, "billing/invoice_list.html", {"page": page, "open_total": open_total})
 
 
-@member_required("view")
+@member_required("see_money")
 def invoice_detail(request, public_id: str):
     invoice = (
         _invoices(request.organization)
@@ -55,7 +55,7 @@ def invoice_detail(request, public_id: str):
     )
 
 
-@member_required("view")
+@member_required("see_money")
 def billing_settings(request):
     account = services.billing_account(request.organization)
     return render(

@@ -3,7 +3,6 @@ JavaScript; with htmx, revoke and restrict swap the key's row, and create and ro
 the keys panel (the new secret shows in it, once)."""
 
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import redirect, render
@@ -12,7 +11,7 @@ from django.utils.cache import add_never_cache_headers
 from django.views.decorators.http import require_POST
 from django_htmx.http import reswap, retarget
 
-from apps.accounts.decorators import member_required
+from apps.accounts.decorators import member_required, require_role
 from apps.core.errors import ServiceError
 from apps.core.forms import add_service_error
 
@@ -77,8 +76,7 @@ def _shown_once(request, *, new_key: ApiKey, new_secret: str):
 def key_list(request):
     if request.method != "POST":
         return _render_keys(request)
-    if not _can_develop(request):
-        raise PermissionDenied("Your role in this organization does not allow that.")
+    require_role(request, "develop")
     form = ApiKeyForm(request.POST, organization=request.organization)
     if form.is_valid():
         try:

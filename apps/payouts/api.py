@@ -19,7 +19,11 @@ from .periods import parse_month
 from .serializers import BalanceOutput, LedgerEntryOutput, PayoutOutput
 
 
-class ProviderBalanceView(OrganizationScopedMixin, APIView):
+class _MoneyView(OrganizationScopedMixin):
+    required_capability = "see_money"
+
+
+class ProviderBalanceView(_MoneyView, APIView):
     """What the organization has earned as a provider and not yet been paid, the next
     monthly payout and whether it will be paid, and its Stripe Connect status."""
 
@@ -43,7 +47,7 @@ class ProviderBalanceView(OrganizationScopedMixin, APIView):
         return Response(BalanceOutput(data).data)
 
 
-class ProviderPayoutListView(OrganizationScopedMixin, generics.ListAPIView):
+class ProviderPayoutListView(_MoneyView, generics.ListAPIView):
     """Payouts made to the organization, newest first."""
 
     serializer_class = PayoutOutput
@@ -56,7 +60,7 @@ class ProviderPayoutListView(OrganizationScopedMixin, generics.ListAPIView):
         return super().get(request, *args, **kwargs)
 
 
-class ProviderPayoutDetailView(OrganizationScopedMixin, APIView):
+class ProviderPayoutDetailView(_MoneyView, APIView):
     @extend_schema(responses=PayoutOutput, summary="Read one payout")
     def get(self, request, payout_id: str):
         payout = selectors.payout_for(self.organization, payout_id)
@@ -65,7 +69,7 @@ class ProviderPayoutDetailView(OrganizationScopedMixin, APIView):
         return Response(PayoutOutput(payout).data)
 
 
-class ProviderLedgerView(OrganizationScopedMixin, generics.ListAPIView):
+class ProviderLedgerView(_MoneyView, generics.ListAPIView):
     """The provider's ledger, newest first: earnings (provider share, with the gross and
     the platform fee), refunds, payouts and returned payouts. `amount` is signed."""
 

@@ -25,7 +25,7 @@ PAGE_SIZE = 20
 HISTORY_SIZE = 24
 
 
-@member_required("view")
+@member_required("see_money")
 def overview(request):
     organization = request.organization
     page = Paginator(selectors.earnings_for(organization), PAGE_SIZE).get_page(
@@ -51,7 +51,7 @@ def overview(request):
     return render(request, "payouts/overview.html", context)
 
 
-@member_required("view")
+@member_required("see_money")
 def statement(request):
     month = request.GET.get("month") or month_of(timezone.now())
     try:
@@ -104,7 +104,7 @@ def connect_refresh(request):
     return _onboarding_redirect(request)
 
 
-@member_required("view")
+@member_required("billing")
 def connect_return(request):
     """Back from Stripe's onboarding: ask Stripe for the status now (the webhook follows)."""
     try:

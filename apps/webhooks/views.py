@@ -6,7 +6,6 @@ import json
 from urllib.parse import urlencode
 
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import redirect, render
@@ -14,7 +13,7 @@ from django.urls import reverse
 from django.utils.cache import add_never_cache_headers
 from django.views.decorators.http import require_POST
 
-from apps.accounts.decorators import member_required
+from apps.accounts.decorators import member_required, require_role
 from apps.core.errors import ServiceError
 from apps.core.forms import add_service_error
 
@@ -54,8 +53,7 @@ def _labels(endpoint: WebhookEndpoint) -> list[str]:
 def endpoint_list(request):
     form = EndpointForm(request.POST or None)
     if request.method == "POST":
-        if not _can_develop(request):
-            raise PermissionDenied("Your role in this organization does not allow that.")
+        require_role(request, "develop")
         if form.is_valid():
             try:
                 endpoint = services.endpoint_create(

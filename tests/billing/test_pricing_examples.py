@@ -420,3 +420,21 @@ def test_a_downgrade_preview_says_it_waits_for_the_period_end(owner, org, basic,
     with moment(at(4, 16)):
         preview = billing.plan_change_preview(actor=owner, subscription=subscription, plan=basic)
     assert preview.lines == () and not preview.at_once and preview.applies_at == at(5, 1)
+
+
+def test_the_estimate_after_an_upgrade_counts_each_segment_under_its_own_terms(
+    owner, org, basic, pro
+):
+    from apps.analytics.selectors import period_usage
+
+    subscription = subscribe(owner, org, basic, at(4, 1))
+    record_usage(subscription, 1_200, at=at(4, 10))
+    subscription = change(owner, subscription, pro, at(4, 16))
+    record_usage(subscription, 6_000, at=at(4, 20))
+    with moment(at(4, 21)):
+        estimate = period_usage(subscription).estimate
+    # fees so far: $10 − $5 + $20; usage: Basic's half invoiced ($7.00) + Pro's half so far
+    # (6,000 beyond 5,000 × $0.002 = $2.00): what the upgrade invoice and the close will say
+    assert (estimate.fee, estimate.usage, estimate.total) == (D("25.00"), D("9.00"), D("34.00"))
+    closing = close(subscription, at(5, 1))
+    assert closing.total - D("40.00") + D("22.00") + D("10.00") == estimate.total

@@ -22,7 +22,6 @@ import pytest
 import time_machine
 from dateutil.relativedelta import relativedelta
 from django.db import transaction
-from django.db.models import Sum
 from django.test import TestCase
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
@@ -88,6 +87,11 @@ class Term:
     start: datetime
     end: datetime | None = None
     price_change: bool = False
+
+    @property
+    def step(self) -> Decimal:
+        """Calls are whole; a custom unit (pages) goes to the millionth."""
+        return Decimal("0.000001") if self.plan == "ocr" else Decimal(1)
 
 
 def usage_amount(prices: Prices, units: Decimal, included: Decimal) -> Decimal:
@@ -189,7 +193,7 @@ class RefSubscription:
         """The plan's included units × the segment's share, half up to a whole call."""
         term, start, end, period_end = self.segment(term_index, period_start)
         part, whole = microseconds(end - start), microseconds(period_end - period_start)
-        return (Decimal(term.prices.included) * part / whole).quantize(Decimal(1), ROUND_HALF_UP)
+        return (Decimal(term.prices.included) * part / whole).quantize(term.step, ROUND_HALF_UP)
 
     def bill_usage(self, until: datetime) -> None:
         """Usage is billed once its segment has ended."""
@@ -295,6 +299,13 @@ PLAN_SETUP = {
         "prorated_refunds": True,
         "trial_days": 7,
     },
+    "ocr": {
+        "monthly_fee": Decimal(5),
+        "included_units": 200,
+        "unit_price": Decimal("0.003"),
+        "unit": "page",
+        "hard_limit": False,
+    },
     "scale": {
         "monthly_fee": Decimal(0),
         "included_units": 0,
@@ -314,6 +325,16 @@ def _ref_prices(values: dict) -> Prices:
         ),
         hard_limit=values.get("hard_limit", False),
     )
+
+
+def _sum(rows, field_name: str) -> Decimal:
+    """Added up in Python: SQLite adds decimals as floats."""
+    return sum(rows.values_list(field_name, flat=True), Decimal(0))
+
+
+def _units(term: Term, whole: int, millionths: int) -> Decimal:
+    """What the gateway can record under a term: whole calls, or pages to the millionth."""
+    return Decimal(whole) + (Decimal(millionths) * term.step if term.step < 1 else 0)
 
 
 class RatingMachine(RuleBasedStateMachine):
@@ -386,29 +407,37 @@ class RatingMachine(RuleBasedStateMachine):
         self.now += timedelta(hours=hours, minutes=minutes)
 
     @precondition(lambda self: self._live())
-    @rule(units=st.integers(0, 4000))
-    def use(self, units):
+    @rule(whole=st.integers(0, 4000), millionths=st.integers(0, 999_999))
+    def use(self, whole, millionths):
         ref = self.ref_sub
         start, end = ref.period
         if self.now >= end and ref.cancel_at_period_end:
             return  # the gateway refuses calls after the last period
         period_start = start if self.now < end else ref.period_containing(self.now)[0]
-        record_usage(self.subscription, units, at=self.now, period_start=period_start)
         period_end = ref.period_end(period_start)
         moment = min(max(self.now, period_start), period_end - timedelta(milliseconds=1))
-        ref.used[(ref.term_at(moment), period_start)] += units
+        term = ref.term_at(moment)
+        units = _units(ref.terms[term], whole, millionths)
+        record_usage(self.subscription, units, at=self.now, period_start=period_start)
+        ref.used[(term, period_start)] += units
 
     @precondition(lambda self: self.ref_sub is not None)
-    @rule(units=st.integers(1, 3000), back=st.integers(1, 24 * 40))
-    def late_usage(self, units, back):
+    @rule(
+        whole=st.integers(1, 3000),
+        millionths=st.integers(0, 999_999),
+        back=st.integers(1, 24 * 40),
+    )
+    def late_usage(self, whole, millionths, back):
         """Calls made `back` hours ago that reach the aggregates only now."""
         ref = self.ref_sub
         moment = self.now - timedelta(hours=back)
         if moment < ref.start or (ref.canceled_at and moment >= ref.canceled_at):
             return
         period_start = ref.period_containing(moment)[0]
+        term = ref.term_at(moment)
+        units = _units(ref.terms[term], whole, millionths)
         record_usage(self.subscription, units, at=moment, period_start=period_start)
-        ref.used[(ref.term_at(moment), period_start)] += units
+        ref.used[(term, period_start)] += units
 
     def _close_ended_periods(self, ref: RefSubscription) -> None:
         """A change or a cancellation first closes a period that is over."""
@@ -514,7 +543,7 @@ class RatingMachine(RuleBasedStateMachine):
         self.ref_sub.cancel_at_period_end = False
 
     @rule(
-        plan=st.sampled_from(["basic", "pro", "scale"]),
+        plan=st.sampled_from(["basic", "pro", "ocr", "scale"]),
         fee=st.sampled_from([Decimal(0), Decimal(5), Decimal(10), Decimal(25), Decimal(60)]),
         included=st.sampled_from([0, 100, 1000, 5000]),
     )
@@ -578,10 +607,8 @@ class RatingMachine(RuleBasedStateMachine):
             return
         for ref in self.ref.subscriptions:
             lines = InvoiceLine.objects.filter(invoice__subscription_id=ref.pk)
-            billed = lines.exclude(kind__in=CREDIT_KINDS).aggregate(total=Sum("amount"))
-            assert (billed["total"] or 0) == ref.expected, (
-                f"invoiced {billed['total']}, the docs say {ref.expected}"
-            )
+            billed = _sum(lines.exclude(kind__in=CREDIT_KINDS), "amount")
+            assert billed == ref.expected, f"invoiced {billed}, the docs say {ref.expected}"
             rated = {
                 row.period_start: row.units
                 for row in RatedUsage.objects.filter(subscription_id=ref.pk)
@@ -602,12 +629,12 @@ class RatingMachine(RuleBasedStateMachine):
             return
         for ref in self.ref.subscriptions:
             invoices = Invoice.objects.filter(subscription_id=ref.pk)
-            totals = invoices.aggregate(total=Sum("total"))["total"] or 0
-            plain = (
-                InvoiceLine.objects.filter(invoice__subscription_id=ref.pk)
-                .exclude(kind__in=CREDIT_KINDS)
-                .aggregate(total=Sum("amount"))["total"]
-                or 0
+            totals = _sum(invoices, "total")
+            plain = _sum(
+                InvoiceLine.objects.filter(invoice__subscription_id=ref.pk).exclude(
+                    kind__in=CREDIT_KINDS
+                ),
+                "amount",
             )
             balance = (
                 CreditBalance.objects.filter(subscription_id=ref.pk)
@@ -615,12 +642,7 @@ class RatingMachine(RuleBasedStateMachine):
                 .first()
                 or 0
             )
-            refunded = (
-                Refund.objects.filter(invoice__subscription_id=ref.pk).aggregate(
-                    total=Sum("amount")
-                )["total"]
-                or 0
-            )
+            refunded = _sum(Refund.objects.filter(invoice__subscription_id=ref.pk), "amount")
             assert totals == plain + balance + refunded
             assert all(invoice.total >= 0 for invoice in invoices)
             periods = list(invoices.filter(key__startswith="period:").values_list("key", flat=True))

@@ -42,6 +42,17 @@ def test_the_ledger_api_refuses_months_out_of_range(owner_api):
     assert owner_api.get("/api/v1/provider/ledger/", {"month": "9998-12"}).status_code == 200
 
 
+def test_the_provider_analytics_api_refuses_custom_ranges_out_of_range(owner_api):
+    for start, end in OUT_OF_RANGE_RANGES:
+        query = {"range": "custom", "from": start, "to": end}
+        body = problem(owner_api.get("/api/v1/provider/analytics/", query), "from")
+        assert body["detail"] == "Pick a date between 1970-01-01 and 9998-12-31."
+    query = {"range": "custom", "from": "2026-11-01", "to": "9999-12-31"}
+    problem(owner_api.get("/api/v1/provider/analytics/", query), "to")
+    query = {"range": "custom", "from": "2026-11-01", "to": "2026-11-30"}
+    assert owner_api.get("/api/v1/provider/analytics/", query).status_code == 200
+
+
 def test_the_statement_csv_refuses_months_out_of_range(owner_client):
     for month in OUT_OF_RANGE_MONTHS:
         response = owner_client.get("/console/payouts/statement.csv", {"month": month})
@@ -82,7 +93,7 @@ def test_dashboards_show_a_form_error_for_custom_ranges_out_of_range(
 def test_dashboards_refuse_reversed_and_unreadable_ranges_with_a_form_error(owner_client):
     cases = {
         ("2026-11-30", "2026-11-01"): "The start date is after the end date.",
-        ("junk", "2026-11-01"): "Pick a start and an end date.",
+        ("junk", "2026-11-01"): "Give from and to as YYYY-MM-DD.",
         ("2024-01-01", "2026-01-01"): "Pick at most 400 days.",
     }
     for (start, end), message in cases.items():

@@ -52,3 +52,25 @@ def test_the_page_with_stripe(page, phone_page, owner, org, history, settings):
     page.goto("/console/payouts/")
     assert page.get_by_text("Payouts enabled").first.is_visible()
     shoot(page, "payouts-stripe-1280")
+
+
+def test_a_developer_sees_no_money_and_a_billing_member_does(
+    page, phone_page, member, billing_member, history
+):
+    for view, width in ((page, 1280), (phone_page, 390)):
+        login(view, member.email, PASSWORD)
+        view.goto("/console/")
+        assert view.locator("nav.sidebar a", has_text="Payouts").count() == 0
+        assert view.locator("nav.sidebar a", has_text="Invoices").count() == 0
+        response = view.goto("/console/payouts/")
+        assert response.status == 403
+        assert view.get_by_text("Your role (Developer) does not allow this").is_visible()
+        assert view.get_by_text("$").count() == 0
+        assert no_sideways_scroll(view)
+        shoot(view, f"roles-developer-payouts-{width}")
+    page.context.clear_cookies()
+    login(page, billing_member.email, PASSWORD)
+    page.goto("/console/")
+    page.locator("nav.sidebar a", has_text="Payouts").click()
+    assert page.get_by_role("heading", name="Payouts", exact=True).is_visible()
+    shoot(page, "roles-billing-payouts-1280")

@@ -10,6 +10,7 @@ from decimal import Decimal
 import pytest
 import responses
 from django.core import mail
+from django.db import transaction
 from django.utils import timezone
 
 from apps.accounts.models import Notification
@@ -356,3 +357,40 @@ def test_the_balance_api_gives_each_state_and_the_ledger_when_earnings_clear(
     assert earning["available_at"].startswith(
         (invoice.paid_at + timedelta(days=14)).date().isoformat()
     )
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_the_same_dispute_news_twice_at_once_enters_it_once(org, pay, ocr):
+    """Stripe delivers `created` and `closed` in parallel: the invoice row lock serialises
+    them, the unique dispute id and entries make the second change nothing twice."""
+    import threading
+
+    from django.db import connections
+
+    invoice = pay(ocr, "50.00")
+    barrier = threading.Barrier(3)
+    errors = []
+
+    def deliver(status):
+        try:
+            barrier.wait()
+            with transaction.atomic():  # as dj-stripe runs handlers
+                disputes.dispute_record(
+                    invoice=invoice, stripe_dispute_id="dp_race", status=status, amount=D("50")
+                )
+            services.ledger_reconcile()  # the receivers' work (no on-commit across threads)
+        except Exception as exc:  # pragma: no cover - shown below
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=deliver, args=(s,)) for s in ("open", "lost", "lost")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert errors == []
+    assert invoice.disputes.get().status == DisputeStatus.LOST
+    assert _kinds(org) == ["earning", "dispute_opened", "dispute_lost"]
+    assert _balances(org).earned + _balances(org).reversed == 0

@@ -69,11 +69,13 @@ def test_a_provider_midway_through_onboarding_continues(owner_client, settings, 
     assert "Stripe has not enabled payouts" in html or "Payouts start at" in html
 
 
-def test_a_developer_reads_the_page_but_is_not_offered_to_connect(client, member, settings):
-    settings.STRIPE_SECRET_KEY = "sk_test_x"
+def test_a_developer_is_refused_the_page_and_the_link_to_it(client, member, acme_history):
     client.force_login(member)
-    html = client.get(PAGE).content.decode()
-    assert "Connect with Stripe" not in html and "can connect the account" in html
+    response = client.get(PAGE)
+    html = response.content.decode()
+    assert response.status_code == 403 and "Your role (Developer) does not allow this" in html
+    assert acme_history[2].public_id not in html and "Connect with Stripe" not in html
+    assert 'href="/console/payouts/"' not in client.get("/console/").content.decode()
 
 
 def test_another_organization_sees_nothing_of_acmes_money(outsider_client, acme_history):
