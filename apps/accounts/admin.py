@@ -4,6 +4,7 @@ from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from apps.core.admin import ReadOnlyAdmin
 
 from . import services
+from .forms import OrganizationAdminForm
 from .models import AccessToken, Invitation, Membership, Notification, Organization, User
 
 
@@ -33,6 +34,7 @@ class MembershipInline(admin.TabularInline):
 
 @admin.register(Organization)
 class OrganizationAdmin(admin.ModelAdmin):
+    form = OrganizationAdminForm
     list_display = [
         "name",
         "slug",

@@ -1,5 +1,7 @@
 from django import forms
 
+from apps.core.text import refuse_control_characters
+
 from .models import Organization, User
 from .roles import ROLE_HELP, Role
 
@@ -12,14 +14,30 @@ class ProfileForm(forms.ModelForm):
         help_texts = {"name": "Shown to your teammates and on invoices you create."}
 
 
-class OrganizationForm(forms.ModelForm):
+class OrganizationNameMixin:
+    """Organization names go into email subjects and every page header: one line only
+    (the admin's form too)."""
+
+    def clean_name(self):
+        name = self.cleaned_data["name"]
+        refuse_control_characters(name)
+        return name
+
+
+class OrganizationForm(OrganizationNameMixin, forms.ModelForm):
     class Meta:
         model = Organization
         fields = ["name", "billing_email"]
         help_texts = {"billing_email": "Invoices and payment notices go here."}
 
 
-class OrganizationCreateForm(forms.Form):
+class OrganizationAdminForm(OrganizationNameMixin, forms.ModelForm):
+    class Meta:
+        model = Organization
+        fields = ["name"]  # the admin adds the fields it shows
+
+
+class OrganizationCreateForm(OrganizationNameMixin, forms.Form):
     name = forms.CharField(
         max_length=120, label="Team name", help_text="You can invite teammates once it exists."
     )

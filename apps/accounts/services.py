@@ -1,6 +1,8 @@
 """Writes for users, organizations, memberships, invitations and access tokens."""
 
+import logging
 import secrets
+import smtplib
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -16,11 +18,13 @@ from apps.core.dates import check_day
 from apps.core.errors import Conflict, Forbidden, NotFound, ServiceError
 from apps.core.invalidation import publish_invalidation
 from apps.core.secrets import display_prefix, generate_secret, hash_secret
+from apps.core.text import CONTROL_MESSAGE, email_subject, has_control_characters
 
 from .models import AccessToken, Invitation, Membership, Organization, User
 from .notifications import notify
 from .roles import Role, refusal
 
+logger = logging.getLogger(__name__)
 ACCESS_TOKEN_PREFIX = "tgp"
 MAX_ACCESS_TOKENS = 50
 
@@ -35,11 +39,18 @@ def _unique_slug(name: str) -> str:
     return slug
 
 
-@transaction.atomic
-def organization_create(*, owner: User, name: str, is_personal: bool = False) -> Organization:
-    name = name.strip()
+def _clean_organization_name(name: str) -> str:
+    name = (name or "").strip()
     if not name:
         raise ServiceError("Give the organization a name.", field="name")
+    if has_control_characters(name):  # it goes into email subjects and every page header
+        raise ServiceError(CONTROL_MESSAGE, field="name")
+    return name
+
+
+@transaction.atomic
+def organization_create(*, owner: User, name: str, is_personal: bool = False) -> Organization:
+    name = _clean_organization_name(name)
     organization = Organization.objects.create(
         name=name, slug=_unique_slug(name), is_personal=is_personal, billing_email=owner.email
     )
@@ -61,7 +72,9 @@ def organization_update(
     *, actor: User, organization: Organization, name: str, billing_email: str = ""
 ) -> Organization:
     _require(actor, organization, "manage_members")
-    organization.name = name.strip() or organization.name
+    organization.name = (
+        _clean_organization_name(name) if (name or "").strip() else organization.name
+    )
     organization.billing_email = billing_email
     organization.save(update_fields=["name", "billing_email", "updated_at"])
     audit_record(
@@ -219,10 +232,34 @@ def membership_remove(*, actor: User, membership: Membership) -> None:
 
 
 # --- Invitations ------------------------------------------------------------------------
-@transaction.atomic
 def invitation_create(
     *, actor: User, organization: Organization, email: str, role: str
 ) -> Invitation:
+    """Save the invitation and email it, or neither. The email is sent inside the
+    transaction (a break from the usual send-after-commit): an invitation nobody received,
+    replacing earlier ones that were, is worse than holding a row lock on this
+    organization's pending invitations to that address for the length of one SMTP call."""
+    with transaction.atomic():
+        invitation, token = _invitation_save(
+            actor=actor, organization=organization, email=email, role=role
+        )
+        try:
+            _send_invitation(invitation, token)
+        except (OSError, smtplib.SMTPException) as error:  # rolls the invitation back
+            logger.warning("invitation email to %s not sent: %r", invitation.email, error)
+            raise ServiceError(
+                f"The invitation email to {invitation.email} could not be sent, so no "
+                "invitation was made. Try again in a few minutes.",
+                code="email_not_sent",
+                field="email",
+                status=503,
+            ) from error
+    return invitation
+
+
+def _invitation_save(
+    *, actor: User, organization: Organization, email: str, role: str
+) -> tuple[Invitation, str]:
     actor_membership = _require(actor, organization, "manage_members")
     email = email.strip().lower()
     if role == Role.OWNER and actor_membership.role != Role.OWNER:
@@ -248,15 +285,14 @@ def invitation_create(
         target=invitation,
         data={"email": email, "role": role},
     )
-    transaction.on_commit(lambda: _send_invitation(invitation, token))
-    return invitation
+    return invitation, token
 
 
 def _send_invitation(invitation: Invitation, token: str) -> None:
     url = settings.SITE_URL + reverse("invitation_accept", args=[token])
     context = {"invitation": invitation, "url": url}
     send_mail(
-        subject=f"[Tollgate] Join {invitation.organization.name}",
+        subject=email_subject("[Tollgate] Join ", invitation.organization.name),
         message=render_to_string("accounts/email/invitation.txt", context),
         from_email=None,
         recipient_list=[invitation.email],

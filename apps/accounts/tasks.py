@@ -1,6 +1,8 @@
 from celery import shared_task
 from django.core.mail import send_mail
 
+from apps.core.text import email_subject
+
 from .models import Notification
 from .notifications import absolute, recipients
 from .services import invitations_purge_expired
@@ -22,7 +24,10 @@ def send_notification_email(notification_id: int, capability: str) -> int:
         body = f"{body}\n\n{absolute(notification.url)}".strip()
     body += f"\n\n— Tollgate, for {notification.organization.name}"
     return send_mail(
-        subject=f"[Tollgate] {notification.title}", message=body, from_email=None, recipient_list=to
+        subject=email_subject("[Tollgate] ", notification.title),
+        message=body,
+        from_email=None,
+        recipient_list=to,
     )
 
 
@@ -37,5 +42,8 @@ def send_staff_email(subject: str, body: str, url: str = "") -> int:
     if url:
         body = f"{body}\n\n{absolute(url)}"
     return send_mail(
-        subject=f"[Tollgate staff] {subject}", message=body, from_email=None, recipient_list=to
+        subject=email_subject("[Tollgate staff] ", subject),
+        message=body,
+        from_email=None,
+        recipient_list=to,
     )

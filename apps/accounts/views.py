@@ -75,14 +75,18 @@ def organization_settings(request):
     can_edit = request.membership.can("manage_members")
     form = OrganizationForm(request.POST or None, instance=organization)
     if request.method == "POST" and can_edit and form.is_valid():
-        services.organization_update(
-            actor=request.user,
-            organization=organization,
-            name=form.cleaned_data["name"],
-            billing_email=form.cleaned_data["billing_email"],
-        )
-        messages.success(request, "Organization settings saved.")
-        return redirect("accounts:organization_settings")
+        try:
+            services.organization_update(
+                actor=request.user,
+                organization=organization,
+                name=form.cleaned_data["name"],
+                billing_email=form.cleaned_data["billing_email"],
+            )
+        except ServiceError as error:
+            add_service_error(form, error)
+        else:
+            messages.success(request, "Organization settings saved.")
+            return redirect("accounts:organization_settings")
     return render(
         request, "accounts/organization_settings.html", {"form": form, "can_edit": can_edit}
     )

@@ -280,6 +280,9 @@ ACCESS_TOKEN_LAST_USED_EVERY = timedelta(minutes=1)
 # --- Email ------------------------------------------------------------------------------
 EMAIL_BACKEND = env("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", "Tollgate <noreply@tollgate.local>")
+# seconds; an invitation is sent inside its transaction, so a mail server that hangs must
+# not hold it for long (the invitation is then refused, not half made)
+EMAIL_TIMEOUT = int(env("EMAIL_TIMEOUT", "10"))
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
 # --- Internationalization ---------------------------------------------------------------
