@@ -7,6 +7,8 @@ them first."""
 import http.client
 import json
 import posixpath
+import re
+import unicodedata
 from urllib.parse import unquote, urlsplit
 
 import pytest
@@ -20,13 +22,19 @@ SECRET = b"INTERNAL: not part of the API"
 FILES = {"/public/hello.txt": b"hello from /public", "/internal.txt": SECRET}
 
 
+OVERLONG = {"%c0%ae": ".", "%e0%80%ae": ".", "%c0%af": "/", "%c1%9c": "\\"}
+
+
 def normalize(raw_path: str) -> str:
     path = raw_path.split("?", 1)[0]
+    for overlong, plain in OVERLONG.items():  # as lenient old UTF-8 decoders read them
+        path = re.sub(re.escape(overlong), plain.replace("\\", "\\\\"), path, flags=re.I)
     for _ in range(4):  # some servers decode twice; this one decodes until nothing changes
         decoded = unquote(path)
         if decoded == path:
             break
         path = decoded
+    path = unicodedata.normalize("NFKC", path)  # as frameworks that fold text do
     path = path.replace("\\", "/")
     segments = [segment.split(";", 1)[0] for segment in path.split("/")]  # Tomcat-style
     return posixpath.normpath("/" + "/".join(segments).lstrip("/"))
@@ -88,6 +96,11 @@ ESCAPES = [
     "/..;/internal.txt",
     "/..;x=1/internal.txt",
     "/hello.txt/../../internal.txt",
+    "/%c0%ae%c0%ae/internal.txt",
+    "/..%c0%afinternal.txt",
+    "/%ef%bc%8e%ef%bc%8e/internal.txt",
+    "/%ef%bc%8e%ef%bc%8e%ef%bc%8finternal.txt",
+    "/%e2%80%a5/internal.txt",
 ]
 
 
