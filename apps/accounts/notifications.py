@@ -26,7 +26,7 @@ def notify(
     notification = Notification.objects.create(
         organization=organization,
         kind=kind,
-        title=title[:200],
+        title=one_line(title)[:200],
         body=body,
         url=url,
         audience=audience,
@@ -38,6 +38,12 @@ def notify(
             lambda: send_notification_email.delay(notification.pk, email_capability)
         )
     return notification
+
+
+def one_line(text: str) -> str:
+    """Titles become email subjects: names other people chose (an API's, an organization's)
+    must not carry line breaks or control characters into a mail header."""
+    return " ".join("".join(c if c.isprintable() else " " for c in text).split())
 
 
 def recipients(organization: Organization, capability: str) -> list[str]:

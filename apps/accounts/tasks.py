@@ -2,7 +2,7 @@ from celery import shared_task
 from django.core.mail import send_mail
 
 from .models import Notification
-from .notifications import absolute, recipients
+from .notifications import absolute, one_line, recipients
 from .services import invitations_purge_expired
 
 
@@ -22,7 +22,10 @@ def send_notification_email(notification_id: int, capability: str) -> int:
         body = f"{body}\n\n{absolute(notification.url)}".strip()
     body += f"\n\n— Tollgate, for {notification.organization.name}"
     return send_mail(
-        subject=f"[Tollgate] {notification.title}", message=body, from_email=None, recipient_list=to
+        subject=f"[Tollgate] {one_line(notification.title)}",
+        message=body,
+        from_email=None,
+        recipient_list=to,
     )
 
 
@@ -37,5 +40,8 @@ def send_staff_email(subject: str, body: str, url: str = "") -> int:
     if url:
         body = f"{body}\n\n{absolute(url)}"
     return send_mail(
-        subject=f"[Tollgate staff] {subject}", message=body, from_email=None, recipient_list=to
+        subject=f"[Tollgate staff] {one_line(subject)}",
+        message=body,
+        from_email=None,
+        recipient_list=to,
     )
