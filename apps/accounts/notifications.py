@@ -4,6 +4,8 @@ cares (after the transaction commits, through Celery)."""
 from django.conf import settings
 from django.db import transaction
 
+from apps.core.text import one_line
+
 from .models import Notification, Organization
 from .roles import CAPABILITIES
 
@@ -26,7 +28,7 @@ def notify(
     notification = Notification.objects.create(
         organization=organization,
         kind=kind,
-        title=title[:200],
+        title=one_line(title, limit=200),  # titles become email subjects
         body=body,
         url=url,
         audience=audience,

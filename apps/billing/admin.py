@@ -1,6 +1,7 @@
 from decimal import Decimal, InvalidOperation
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseRedirect
@@ -236,3 +237,21 @@ class BillingSubscriptionAdmin(SubscriptionAdmin):
     @admin.action(description="Close the ended period now (issues its invoice)")
     def close_period(self, request, queryset):
         close_periods_and_tell(self, request, list(queryset.values_list("pk", flat=True)))
+
+
+# --- dj-stripe's ~45 admin pages only when Stripe is configured ------------------------------
+def _shown_only_with_stripe(model_admin) -> None:
+    """Without STRIPE_SECRET_KEY the marketplace invoices by bank transfer and dj-stripe's
+    tables stay empty: keep them off the admin index (read at each request, so configuring
+    Stripe brings them back)."""
+    allowed = model_admin.has_module_permission
+
+    def has_module_permission(request):
+        return bool(settings.STRIPE_SECRET_KEY) and allowed(request)
+
+    model_admin.has_module_permission = has_module_permission
+
+
+for _model, _model_admin in list(admin.site._registry.items()):
+    if _model._meta.app_label == "djstripe":  # registered before ours (INSTALLED_APPS order)
+        _shown_only_with_stripe(_model_admin)

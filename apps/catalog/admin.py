@@ -1,9 +1,11 @@
 from django.contrib import admin, messages
-from django.shortcuts import render
-from django.urls import reverse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import path, reverse
 from django.utils.html import format_html
+from django.views.decorators.http import require_POST
 
 from apps.core.errors import ServiceError
+from apps.subscriptions.pricing import describe_plan
 
 from . import services
 from .forms import ReasonForm
@@ -92,8 +94,65 @@ class ModerationActions:
         return obj.get_status_display()
 
 
+class ReviewPage:
+    """A listing's change page is where a reviewer decides: what is being approved (the
+    listing, its plans and prices in words, its endpoints) and Approve / Reject buttons
+    (a rejection needs the reason the provider will read)."""
+
+    change_form_template = "admin/catalog/review_form.html"
+
+    def get_urls(self):
+        name = f"{self.model._meta.app_label}_{self.model._meta.model_name}"
+        return [
+            path(
+                "<int:object_id>/decide/",
+                self.admin_site.admin_view(require_POST(self.decide_view)),
+                name=f"{name}_decide",
+            ),
+            *super().get_urls(),
+        ]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        api = self.get_object(request, object_id)
+        extra = {**(extra_context or {}), **(review_context(api) if api else {})}
+        return super().change_view(request, object_id, form_url, extra_context=extra)
+
+    def decide_view(self, request, object_id):
+        api = get_object_or_404(Api, pk=object_id)
+        decision, reason = request.POST.get("decision"), request.POST.get("reason", "")
+        action = {"approve": services.api_approve, "reject": services.api_reject}.get(decision)
+        if action is None:
+            messages.error(request, "Choose Approve or Reject.")
+        else:
+            try:
+                kwargs = {"reason": reason} if decision == "reject" else {}
+                action(actor=request.user, api=api, **kwargs)
+                done = (
+                    "published" if decision == "approve" else "rejected; the provider was told why"
+                )
+                messages.success(request, f"{api.name} {done}.")
+                return redirect(f"admin:{self.model._meta.app_label}_pendingreview_changelist")
+            except ServiceError as error:
+                messages.error(request, error.message)
+        change = f"admin:{self.model._meta.app_label}_{self.model._meta.model_name}_change"
+        return redirect(change, object_id)
+
+
+def review_context(api: Api) -> dict:
+    plans = [
+        {"plan": plan, "price": describe_plan(plan)}
+        for plan in api.plans.filter(archived_at=None).order_by("position", "monthly_fee")
+    ]
+    return {
+        "review_api": api,
+        "review_plans": plans,
+        "review_endpoints": api.endpoints.filter(removed_at=None).order_by("path", "method"),
+        "review_pending": api.status == ApiStatus.PENDING_REVIEW,
+    }
+
+
 @admin.register(Api)
-class ApiAdmin(ModerationActions, admin.ModelAdmin):
+class ApiAdmin(ReviewPage, ModerationActions, admin.ModelAdmin):
     list_display = [
         "name",
         "slug",
@@ -128,7 +187,7 @@ class ApiAdmin(ModerationActions, admin.ModelAdmin):
 
 
 @admin.register(PendingReview)
-class ReviewQueueAdmin(ModerationActions, admin.ModelAdmin):
+class ReviewQueueAdmin(ReviewPage, ModerationActions, admin.ModelAdmin):
     list_display = ["name", "organization", "summary", "endpoint_count", "submitted_at", "preview"]
     list_select_related = ["organization"]
     search_fields = ["name", "organization__name"]
@@ -152,6 +211,9 @@ class ReviewQueueAdmin(ModerationActions, admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False
+
+    def has_change_permission(self, request, obj=None):
+        return False  # read-only: the review page decides, with its own buttons
 
     def has_delete_permission(self, request, obj=None):
         return False

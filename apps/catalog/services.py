@@ -9,7 +9,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from apps.accounts.models import Organization, User
-from apps.accounts.notifications import notify
+from apps.accounts.notifications import notify, notify_staff
 from apps.accounts.services import require_active, require_capability
 from apps.core.audit import audit_record
 from apps.core.errors import Conflict, Forbidden, ServiceError
@@ -310,7 +310,20 @@ def api_submit(*, actor: User, api: Api) -> Api:
             "by hand) before submitting.",
             code="incomplete",
         )
-    return _transition(actor=actor, api=api, action="submit")
+    api = _transition(actor=actor, api=api, action="submit")
+    _tell_staff_of_review(api)
+    return api
+
+
+def _tell_staff_of_review(api: Api) -> None:
+    """Staff hear that a listing waits for them (an email after commit; the admin index
+    shows the queue's length). The name is the provider's text: one line, in the body."""
+    name = " ".join(api.name.split())[:80]
+    notify_staff(
+        subject="A listing waits for review",
+        body=f"{name} by {' '.join(api.organization.name.split())} was submitted for review.",
+        url=reverse("admin:catalog_pendingreview_change", args=[api.pk]),
+    )
 
 
 @transaction.atomic

@@ -27,9 +27,10 @@ def refuse_control_characters(value: str) -> None:
 
 
 def one_line(text: str, *, limit: int = SUBJECT_MAX) -> str:
-    """`text` as one safe line: every control character becomes a space, runs of spaces
-    one, cut to `limit` characters with an ellipsis."""
-    line = " ".join(CONTROL_CHARACTERS.sub(" ", text or "").split())
+    """`text` as one safe line: every character that is not printable (controls, line
+    breaks, format characters such as the bidirectional overrides) becomes a space, runs of
+    spaces one, cut to `limit` characters with an ellipsis."""
+    line = " ".join("".join(c if c.isprintable() else " " for c in text or "").split())
     return line if len(line) <= limit else line[: limit - 1].rstrip() + "…"
 
 

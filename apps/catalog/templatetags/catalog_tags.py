@@ -112,3 +112,11 @@ def api_logo(api, size: str = "lg"):
         size,
         (api.name[:1] or "?").upper(),
     )
+
+
+@register.simple_tag
+def review_queue_count() -> int:
+    """Listings waiting for a staff decision (the admin index shows it)."""
+    from apps.catalog.models import Api, ApiStatus
+
+    return Api.objects.filter(status=ApiStatus.PENDING_REVIEW).count()
