@@ -101,9 +101,7 @@ def test_three_subscriptions_of_two_providers_make_one_invoice_per_billing_date(
     with django_capture_on_commit_callbacks(execute=True):
         services.invoice_mark_paid(invoice=invoice, actor=staff)
     earnings = LedgerEntry.objects.filter(kind=LedgerKind.EARNING, invoice_line__invoice=invoice)
-    by_provider = dict(
-        earnings.values_list("organization").annotate(gross=Sum("gross")).order_by()
-    )
+    by_provider = dict(earnings.values_list("organization").annotate(gross=Sum("gross")).order_by())
     assert by_provider == {ocr.pk: Decimal("30.50"), llm.pk: Decimal("33.00")}
     net = dict(earnings.values_list("organization").annotate(net=Sum("amount")).order_by())
     assert net == {ocr.pk: Decimal("24.40"), llm.pk: Decimal("26.40")}  # 20 % platform fee
@@ -170,9 +168,7 @@ def test_an_upgrade_is_billed_at_once_on_an_invoice_of_its_own(
     upgraded = subscribe(owner, org, basic, START)
     other = subscribe(owner, org, paid_plan(other_org, "5.00"), START)
     with time_machine.travel(START + timedelta(days=15)):
-        subscription_services.subscription_change_plan(
-            actor=owner, subscription=upgraded, plan=pro
-        )
+        subscription_services.subscription_change_plan(actor=owner, subscription=upgraded, plan=pro)
     change = Invoice.objects.get(key__startswith="change:")
     assert {line.subscription_id for line in change.lines.all()} == {upgraded.pk}
     assert change.status == InvoiceStatus.OPEN and change.total > Decimal("0.50")
