@@ -5,3 +5,11 @@ class KeysConfig(AppConfig):
     name = "apps.keys"
     label = "keys"
     verbose_name = "API keys"
+
+    def ready(self):
+        from apps.subscriptions import views as subscription_views
+
+        from . import panels
+
+        # first on the page: right after subscribing, a key is what the consumer needs next
+        subscription_views.subscription_panels.insert(0, panels.next_step_panel)

@@ -70,7 +70,7 @@ def subscribe(request, slug: str):
         return redirect(reverse("catalog:api", args=[api.slug]) + "#tab-pricing")
     if result.checkout_url:
         return HttpResponseRedirect(result.checkout_url)
-    messages.success(request, f"Subscribed to {api.name} ({plan.name}). Create a key to call it.")
+    messages.success(request, f"Subscribed to {api.name} ({plan.name}).")
     return redirect("subscriptions:detail", result.subscription.public_id)
 
 
