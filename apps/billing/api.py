@@ -1,3 +1,4 @@
+from django.conf import settings
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, permissions, status
 from rest_framework.exceptions import NotFound
@@ -6,10 +7,18 @@ from rest_framework.views import APIView
 
 from apps.accounts.scoping import OrganizationScopedMixin
 from apps.core.idempotency import idempotent
+from apps.subscriptions.selectors import subscription_for_member
 
 from . import services
 from .models import Invoice, InvoiceStatus
-from .serializers import InvoiceDetailOutput, InvoiceOutput, RefundInput, RefundOutput
+from .serializers import (
+    ChangePreviewInput,
+    ChangePreviewOutput,
+    InvoiceDetailOutput,
+    InvoiceOutput,
+    RefundInput,
+    RefundOutput,
+)
 
 
 def _invoices(organization):
@@ -90,3 +99,29 @@ InvoiceUncollectibleView = _invoice_action(
 InvoiceMarkPaidView = _invoice_action(
     services.invoice_mark_paid, "Staff: mark an invoice paid (bank transfer received)"
 )
+
+
+class ChangePlanPreviewView(OrganizationScopedMixin, APIView):
+    required_capability = "billing"
+
+    @extend_schema(
+        parameters=[ChangePreviewInput],
+        responses=ChangePreviewOutput,
+        summary="What a plan change would charge now and from the period end (changes nothing)",
+    )
+    def get(self, request, subscription_id: str):
+        subscription = subscription_for_member(self.organization, subscription_id)
+        if subscription is None:
+            raise NotFound("No such subscription.")
+        data = ChangePreviewInput(data=request.query_params)
+        data.is_valid(raise_exception=True)
+        plan = subscription.api.plans.filter(public_id=data.validated_data["plan"]).first()
+        if plan is None:
+            raise NotFound("No such plan for this API.")
+        preview = services.plan_change_preview(
+            actor=request.user,
+            subscription=subscription,
+            plan=plan,
+            at_once=data.validated_data["at_once"],
+        )
+        return Response(ChangePreviewOutput({**vars(preview), "currency": settings.CURRENCY}).data)

@@ -3,6 +3,11 @@ from django.urls import path
 from . import api
 
 urlpatterns = [
+    path(
+        "subscriptions/<str:subscription_id>/change-plan/preview/",
+        api.ChangePlanPreviewView.as_view(),
+        name="subscription-change-plan-preview",
+    ),
     path("invoices/", api.InvoiceListView.as_view(), name="invoices"),
     path("invoices/<str:invoice_id>/", api.InvoiceDetailView.as_view(), name="invoice-detail"),
     path(

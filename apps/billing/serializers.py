@@ -71,3 +71,42 @@ class RefundOutput(serializers.ModelSerializer):
     class Meta:
         model = Refund
         fields = ["id", "invoice", "amount", "reason", "created_at"]
+
+
+class ChangePreviewInput(serializers.Serializer):
+    plan = serializers.CharField(help_text="The id of the plan to move to.")
+    at_once = serializers.BooleanField(
+        default=False, help_text="A downgrade now instead of at the period end."
+    )
+
+
+class ChangePreviewLineOutput(serializers.Serializer):
+    kind = serializers.CharField()
+    description = serializers.CharField()
+    quantity = serializers.DecimalField(max_digits=26, decimal_places=6)
+    unit_price = serializers.DecimalField(max_digits=14, decimal_places=6, allow_null=True)
+    amount = serializers.DecimalField(max_digits=14, decimal_places=2)
+    period_start = serializers.DateTimeField(allow_null=True)
+    period_end = serializers.DateTimeField(allow_null=True)
+
+
+class RenewalTermsOutput(serializers.Serializer):
+    monthly_fee = serializers.DecimalField(max_digits=14, decimal_places=2)
+    included_units = serializers.IntegerField()
+    unit_price = serializers.DecimalField(max_digits=14, decimal_places=6)
+    unit = serializers.CharField()
+
+
+class ChangePreviewOutput(serializers.Serializer):
+    """What the change would invoice now, line for line, and the terms from the period end."""
+
+    currency = serializers.CharField()
+    lines = ChangePreviewLineOutput(many=True)
+    total = serializers.DecimalField(max_digits=14, decimal_places=2)
+    at_once = serializers.BooleanField(help_text="False: a downgrade waiting for the period end.")
+    applies_at = serializers.DateTimeField()
+    carried = serializers.BooleanField(
+        help_text="Below the minimum charge: added to the next invoice instead of charged now."
+    )
+    renews_at = serializers.DateTimeField()
+    renewal = RenewalTermsOutput(help_text="The terms billed from the period end on.")

@@ -22,7 +22,7 @@ from apps.subscriptions import rating
 from apps.subscriptions import services as subscription_services
 from apps.subscriptions.models import SERVING_STATUSES, Subscription, SubscriptionStatus
 from apps.subscriptions.periods import period_containing
-from apps.subscriptions.terms import subscription_terms
+from apps.subscriptions.terms import subscription_terms, terms_in_force
 from apps.subscriptions.trials import in_trial
 
 from . import assembly, charges, signals
@@ -363,6 +363,9 @@ class ChangePreview:
     total: Decimal
     at_once: bool  # False: a downgrade that waits for the period end (nothing billed now)
     applies_at: datetime
+    carried: bool  # below the minimum charge: the total is added to the next invoice
+    renews_at: datetime  # the period end, when the next fee is billed in advance
+    renewal: rating.PlanTerms  # the terms from then on (fee, included units, unit price)
 
 
 def plan_change_preview(
@@ -401,6 +404,9 @@ def plan_change_preview(
             total=invoice.total if invoice else Decimal(0),
             at_once=not scheduled,
             applies_at=changed.current_period_end if scheduled else timezone.now(),
+            carried=bool(invoice) and invoice.status == InvoiceStatus.CARRIED,
+            renews_at=changed.current_period_end,
+            renewal=terms_in_force(changed, changed.current_period_end),
         )
         transaction.set_rollback(True)
     return preview

@@ -17,7 +17,6 @@ from apps.core.errors import ServiceError
 from apps.subscriptions import services
 from apps.subscriptions.models import PriceChange, SubscriptionStatus
 from tests.billing.usage import record_usage
-from tests.catalog.factories import ApiFactory
 from tests.subscriptions.factories import PlanFactory
 
 pytestmark = pytest.mark.django_db
@@ -42,40 +41,6 @@ def lines(invoice) -> list[tuple[str, str]]:
 def close(subscription, when: datetime) -> Invoice | None:
     with moment(when + timedelta(minutes=5)):
         return billing.close_period(subscription.pk)
-
-
-@pytest.fixture
-def api(other_org):
-    return ApiFactory(organization=other_org)
-
-
-@pytest.fixture
-def basic(api):
-    return PlanFactory(
-        api=api,
-        name="Basic",
-        monthly_fee=D("10"),
-        included_units=1_000,
-        unit_price=D("0.01"),
-        hard_limit=False,
-    )
-
-
-@pytest.fixture
-def pro(api):
-    return PlanFactory(
-        api=api,
-        name="Pro",
-        monthly_fee=D("40"),
-        included_units=10_000,
-        unit_price=D("0.002"),
-        hard_limit=False,
-    )
-
-
-@pytest.fixture
-def free(api):
-    return PlanFactory(api=api, name="Free", included_units=100, hard_limit=True)
 
 
 def subscribe(owner, org, plan, when: datetime):

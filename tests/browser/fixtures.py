@@ -59,11 +59,12 @@ def phone_page(browser, live_site):
     context.close()
 
 
-def shoot(page, name: str) -> Path:
-    """Keep a screenshot for people to look at (.run/test-shots/)."""
+def shoot(page, name: str, *, full_page: bool = True) -> Path:
+    """Keep a screenshot for people to look at (.run/test-shots/). A modal dialog sits in
+    the viewport: take it with `full_page=False`."""
     SHOTS.mkdir(parents=True, exist_ok=True)
     path = SHOTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
+    page.screenshot(path=str(path), full_page=full_page)
     return path
 
 

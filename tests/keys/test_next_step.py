@@ -34,7 +34,7 @@ def _subscribe(client, org, api) -> str:
 def _one_click_form(html: str) -> dict:
     form = re.search(
         r'<form method="post" action="/console/keys/" class="row mt-3">.*?</form>', html, re.S
-    )  # noqa: E501
+    )
     assert form, "no one-click key form on the page"
     return dict(re.findall(r'name="(name|apis)" value="([^"]*)"', form.group(0)))
 
