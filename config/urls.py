@@ -8,6 +8,7 @@ from apps.accounts.urls import invitation_urlpatterns
 from apps.catalog import views as catalog_views
 from apps.core import metrics as core_metrics
 from apps.core import views as core_views
+from apps.payouts import views as payouts_views
 
 admin.site.site_header = "Tollgate administration"
 admin.site.site_title = "Tollgate admin"
@@ -15,6 +16,7 @@ admin.site.index_title = "Marketplace"
 
 urlpatterns = [
     path("", catalog_views.home, name="home"),
+    path("sell/", payouts_views.sell, name="sell"),
     path("", include("apps.catalog.urls")),
     path("", include("apps.subscriptions.urls")),
     path("", include("apps.analytics.urls")),

@@ -16,6 +16,7 @@ from apps.keys.models import ApiKey
 from apps.subscriptions.services import subscription_create
 from tests.billing.usage import record_usage
 from tests.browser.fixtures import login, shoot
+from tests.browser.test_onboarding import _signup_and_verify
 from tests.catalog.factories import ApiFactory, EndpointFactory
 from tests.factories import PASSWORD, MembershipFactory
 from tests.gateway.upstream import Upstream
@@ -154,3 +155,20 @@ def test_a_plan_change_is_confirmed_with_its_amounts_and_invoiced_as_shown(
         phone_page.click("#change-plan-form >> text=Review change")
         phone_page.locator("dialog#change-plan").wait_for(state="visible")
         shoot(phone_page, "newcomer-change-dialog-phone", full_page=False)
+
+
+def test_an_anonymous_visitor_goes_from_sell_your_api_to_listing_one(page, phone_page, settings):
+    settings.PLATFORM_FEE_PERCENT = Decimal("15")
+    page.goto("/")
+    page.click("header >> text=Sell your API")
+    page.wait_for_url("**/sell/")
+    assert "85 %" in page.inner_text("#sell-figures .stat >> nth=0")
+    shoot(page, "newcomer-sell-desktop")
+    phone_page.goto("/sell/")
+    shoot(phone_page, "newcomer-sell-phone")
+
+    page.click("#sell-cta >> text=Create a provider account")
+    page.wait_for_url("**/accounts/signup/?next=/console/apis/new/")
+    _signup_and_verify(page, "maker@rates.test", next_path="/console/apis/new/")
+    page.wait_for_url("**/console/apis/new/")
+    assert page.is_visible("input[name=upstream_url]")
