@@ -18,7 +18,7 @@ from django.db.models.functions import Coalesce
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
-from apps.accounts.notifications import notify, notify_staff
+from apps.accounts.notifications import OWNERS, notify, notify_staff
 from apps.accounts.services import require_capability
 from apps.billing.models import Dispute, DisputeStatus, Invoice, InvoiceLine, InvoiceStatus, Refund
 from apps.core.audit import audit_record
@@ -26,10 +26,18 @@ from apps.core.errors import Conflict, Forbidden, ServiceError
 from apps.core.money import ZERO, format_money, from_steps, round_money, to_steps
 from apps.subscriptions.rating import split_provider_share
 
-from . import selectors, stripe_connect
+from . import bank, selectors, stripe_connect
 from .allocation import apportion, refunded_per_line
 from .checks import currency_conflicts, refusal
-from .models import LedgerEntry, LedgerKind, Payout, PayoutMethod, PayoutStatus, ProviderAccount
+from .models import (
+    LedgerEntry,
+    LedgerKind,
+    Payout,
+    PayoutDetails,
+    PayoutMethod,
+    PayoutStatus,
+    ProviderAccount,
+)
 from .periods import month_of, parse_month
 
 logger = logging.getLogger(__name__)
@@ -41,11 +49,12 @@ RESEND_AFTER = dt.timedelta(hours=1)  # a pending transfer older than this is st
 payout_listeners: list[Callable[[str, Payout], None]] = []
 
 
-def console_url() -> str:
-    """The Payouts page, for notifications. A link must never fail a money operation, so an
-    unrouted page (the app's URLs not mounted) gives a notice without a link."""
+def console_url(name: str = "payouts:overview") -> str:
+    """The Payouts page (or another of the app's), for notifications. A link must never
+    fail a money operation, so an unrouted page (the app's URLs not mounted) gives a notice
+    without a link."""
     try:
-        return reverse("payouts:overview")
+        return reverse(name)
     except NoReverseMatch:
         return ""
 
@@ -1032,3 +1041,56 @@ def provider_account_refresh(*, organization) -> ProviderAccount | None:
     if account is None or not account.stripe_account_id or not selectors.stripe_configured():
         return account
     return handle_account_updated(stripe_connect.retrieve_account(account.stripe_account_id))
+
+
+# --- Payout details (where manual payouts are sent) -----------------------------------
+def payout_details_save(
+    *, actor, organization, values: dict, ip: str = ""
+) -> tuple[PayoutDetails, dict]:
+    """Check and store where the organization's manual payouts go: (details, changes),
+    the changes masked as the audit log and the email show them (empty when nothing
+    changed, and then nothing is written). Raises ValidationError naming each wrong field.
+    The owners are emailed on every change: a changed account is how payouts get stolen."""
+    require_capability(actor, organization, "billing")
+    cleaned = bank.clean_bank_details(values)
+    with transaction.atomic():
+        _lock_accounts([organization.pk])  # one change at a time per provider
+        details = PayoutDetails.objects.filter(organization=organization).first()
+        changes = bank.changes(bank.stored_values(details), cleaned)
+        if not changes:
+            return details, {}
+        details = details or PayoutDetails(organization=organization)
+        for name, value in cleaned.items():
+            setattr(details, name, value)
+        details.updated_by = actor
+        details.save()
+        audit_record(
+            action=bank.DETAILS_CHANGED,
+            actor=actor,
+            organization=organization,
+            target=details,
+            data={"changes": changes, "ip": ip},
+        )
+        _tell_owners(details, actor, changes, ip)
+    return details, changes
+
+
+def _tell_owners(details: PayoutDetails, actor, changes: dict, ip: str) -> None:
+    lines = [
+        f"- {bank.LABELS[name]}: {c['from'] or '(none)'} → {c['to']}" for name, c in changes.items()
+    ]
+    when = details.updated_at.strftime("%Y-%m-%d %H:%M UTC")
+    where = f" from IP address {ip}" if ip else ""
+    body = (
+        f"{actor.email} changed where {details.organization.name}'s payouts are sent, "
+        f"on {when}{where}:\n\n" + "\n".join(lines) + "\n\nIf you did not expect this, "
+        "check the payout details now and tell Tollgate staff before the next payout run."
+    )
+    notify(
+        organization=details.organization,
+        kind=bank.DETAILS_CHANGED,
+        title="Payout details changed",
+        body=body,
+        url=console_url("payouts:details"),
+        email_capability=OWNERS,
+    )
