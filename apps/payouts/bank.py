@@ -196,21 +196,36 @@ def stored_values(details) -> dict:
     return {name: getattr(details, name, "") if details else "" for name in LABELS}
 
 
-def changes(before: dict, after: dict) -> dict:
-    """{field: {"label", "from", "to"}} for each field that differs, masked: the numbers never
-    leave whole, however the change is shown."""
-    return {
-        name: {
-            "label": LABELS[name],
+def changes(before: dict, after: dict) -> list[dict]:
+    """[{"field", "label", "from", "to"}] for each field that differs, in the form's
+    order, masked: the numbers never leave whole, however the change is shown."""
+    return [
+        {
+            "field": name,
+            "label": label,
             "from": _shown(name, before[name]),
             "to": _shown(name, after[name]),
         }
-        for name in LABELS
+        for name, label in LABELS.items()
         if before[name] != after[name]
-    }
+    ]
 
 
 def _shown(name: str, value: str) -> str:
     if name == "account_type" and value:
         return AccountType(value).label.split(" (")[0]
     return masked(name, value)
+
+
+def staff_rows(details) -> list[tuple[str, str]]:
+    """(label, value) of everything staff need to pay to the account, numbers whole."""
+    rows = [
+        ("Account holder", details.holder_name),
+        ("IBAN" if details.iban else "Account number", details.full_number),
+        ("Routing number", details.routing_number),
+        ("SWIFT/BIC", details.bic),
+        ("Bank", details.bank_name),
+        ("Country", details.country),
+        ("Currency", details.currency),
+    ]
+    return [(label, value) for label, value in rows if value]

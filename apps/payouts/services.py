@@ -546,6 +546,8 @@ class RunReport:
     created: list[Payout] = field(default_factory=list)
     resent: list[Payout] = field(default_factory=list)
     failed_organization_ids: list[int] = field(default_factory=list)
+    # manual payouts whose provider has not said where to send them: staff are told
+    without_details: list[Payout] = field(default_factory=list)
 
 
 def run_payouts(period: str | None = None, *, now: dt.datetime | None = None) -> RunReport:
@@ -589,7 +591,31 @@ def run_payouts(period: str | None = None, *, now: dt.datetime | None = None) ->
 
             send_transfer.delay_on_commit(payout.pk)
             report.resent.append(payout)
+    report.without_details = [p for p in report.created if _lacks_details(p)]
+    if report.without_details:
+        _tell_staff_without_details(report)
     return report
+
+
+def _lacks_details(payout: Payout) -> bool:
+    return (
+        payout.method == PayoutMethod.MANUAL
+        and not PayoutDetails.objects.filter(organization_id=payout.organization_id).exists()
+    )
+
+
+def _tell_staff_without_details(report: RunReport) -> None:
+    lines = [
+        f"- {p.organization.name}: {format_money(p.amount, p.currency)} ({p.public_id})"
+        for p in report.without_details
+    ]
+    notify_staff(
+        subject=f"{len(lines)} payout(s) of {report.period} have no payout details",
+        body="These providers have not said where to send their payout; they were asked "
+        "to add their payout details. Pay them once they have:\n\n" + "\n".join(lines),
+        url=console_url("admin:payouts_payout_changelist")
+        and (console_url("admin:payouts_payout_changelist") + "?details=missing"),
+    )
 
 
 def _awaits_transfer(payout: Payout) -> bool:
@@ -655,10 +681,13 @@ def _created_text(payout: Payout) -> tuple[str, str]:
     amount = format_money(payout.amount, payout.currency)
     if payout.method == PayoutMethod.STRIPE:
         return f"Payout of {amount} on its way", "We are sending it to your Stripe account."
-    return (
-        f"Payout of {amount} scheduled",
-        "Tollgate staff pay it by bank transfer; it shows as paid once they have.",
-    )
+    body = "Tollgate staff pay it by bank transfer; it shows as paid once they have."
+    if _lacks_details(payout):
+        body += (
+            " Add your payout details (Console → Payouts → Payout details) first: staff "
+            "need to know which bank account to send it to."
+        )
+    return f"Payout of {amount} scheduled", body
 
 
 def _tell(payout: Payout, title: str, body: str) -> None:
@@ -1046,7 +1075,7 @@ def provider_account_refresh(*, organization) -> ProviderAccount | None:
 # --- Payout details (where manual payouts are sent) -----------------------------------
 def payout_details_save(
     *, actor, organization, values: dict, ip: str = ""
-) -> tuple[PayoutDetails, dict]:
+) -> tuple[PayoutDetails, list[dict]]:
     """Check and store where the organization's manual payouts go: (details, changes),
     the changes masked as the audit log and the email show them (empty when nothing
     changed, and then nothing is written). Raises ValidationError naming each wrong field.
@@ -1058,7 +1087,7 @@ def payout_details_save(
         details = PayoutDetails.objects.filter(organization=organization).first()
         changes = bank.changes(bank.stored_values(details), cleaned)
         if not changes:
-            return details, {}
+            return details, []
         details = details or PayoutDetails(organization=organization)
         for name, value in cleaned.items():
             setattr(details, name, value)
@@ -1075,10 +1104,8 @@ def payout_details_save(
     return details, changes
 
 
-def _tell_owners(details: PayoutDetails, actor, changes: dict, ip: str) -> None:
-    lines = [
-        f"- {bank.LABELS[name]}: {c['from'] or '(none)'} → {c['to']}" for name, c in changes.items()
-    ]
+def _tell_owners(details: PayoutDetails, actor, changes: list[dict], ip: str) -> None:
+    lines = [f"- {c['label']}: {c['from'] or '(none)'} → {c['to'] or '(none)'}" for c in changes]
     when = details.updated_at.strftime("%Y-%m-%d %H:%M UTC")
     where = f" from IP address {ip}" if ip else ""
     body = (

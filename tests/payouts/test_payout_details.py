@@ -2,6 +2,9 @@
 (IBAN, BIC) and python-stdnum (US routing numbers), shown masked to the provider, every
 change audited and emailed to the owners, the API answering problem+json."""
 
+import csv
+import io
+
 import pytest
 from django.core import mail
 from django.core.exceptions import ValidationError
@@ -10,6 +13,7 @@ from apps.accounts.roles import Role
 from apps.core.models import AuditLog
 from apps.payouts import bank, services
 from apps.payouts.models import PayoutDetails
+from tests.conftest import bearer_client
 from tests.factories import MembershipFactory
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.payouts.urls")]
@@ -193,7 +197,13 @@ def test_a_change_is_audited_masked_with_who_and_where(
     entry = AuditLog.objects.get(action="payouts.details_changed")
     assert entry.actor == owner and entry.organization == org
     assert entry.data["ip"] == "203.0.113.7"
-    assert entry.data["changes"]["iban"] == {"label": "IBAN", "from": "", "to": MASKED}
+    changed = {change.pop("field"): change for change in entry.data["changes"]}
+    assert changed["iban"] == {"label": "IBAN", "from": "", "to": MASKED}
+    assert [c["label"] for c in entry.data["changes"]][:3] == [
+        "Account type",
+        "Account holder",
+        "Currency",
+    ]
     assert IBAN not in str(entry.data)
     html = owner_client.get(PAGE).content.decode()
     assert "203.0.113.7" in html and "owner@acme.test" in html
@@ -238,7 +248,7 @@ def test_saving_the_same_details_again_records_and_sends_nothing(
         _, changes = services.payout_details_save(
             actor=owner, organization=org, values=iban_values()
         )
-    assert changes == {} and AuditLog.objects.count() == 1 and not mail.outbox
+    assert changes == [] and AuditLog.objects.count() == 1 and not mail.outbox
 
 
 # --- Who may --------------------------------------------------------------------------------
@@ -284,9 +294,97 @@ def test_the_api_refuses_an_invalid_iban_as_a_problem_with_field_errors(owner_ap
 
 
 def test_the_api_refuses_a_developer(member, org):
-    from tests.conftest import bearer_client
-
     api = bearer_client(member, org)[0]
     for response in (api.get(API), api.put(API, iban_values(), format="json")):
         assert response.status_code == 403 and response.json()["code"] == "forbidden"
     assert not PayoutDetails.objects.exists()
+
+
+# --- Staff: the statements they pay from ---------------------------------------------------
+PAYOUTS = "/admin/payouts/payout/"
+
+
+@pytest.fixture
+def staff_client(client, staff):
+    client.force_login(staff)
+    return client
+
+
+@pytest.fixture
+def two_payouts(pay, ocr, rival_api, owner, org):
+    """Acme has payout details, Initech has none; both get a manual payout."""
+    services.payout_details_save(actor=owner, organization=org, values=iban_values())
+    pay(ocr, "49.00")
+    pay(rival_api, "20.00")
+    return services.run_payouts("2026-11")
+
+
+def test_staff_see_the_details_whole_in_the_payouts_list_and_the_missing_flagged(
+    staff_client, two_payouts
+):
+    html = staff_client.get(PAYOUTS).content.decode()
+    assert FULL in html and "Acme GmbH" in html
+    assert "No payout details" in html  # Initech's
+    missing = staff_client.get(PAYOUTS, {"details": "missing"}).content.decode()
+    assert "Initech" in missing and FULL not in missing
+
+
+def test_a_payouts_admin_page_shows_where_to_send_it(staff_client, two_payouts, org):
+    payout = next(p for p in two_payouts.created if p.organization == org)
+    html = staff_client.get(f"{PAYOUTS}{payout.pk}/change/").content.decode()
+    assert FULL in html and "COBADEFFXXX" in html and "Commerzbank" in html
+    assert "after this payout was made" not in html
+
+
+def test_a_change_after_the_payout_was_made_is_pointed_out(staff_client, two_payouts, org, owner):
+    payout = next(p for p in two_payouts.created if p.organization == org)
+    services.payout_details_save(
+        actor=owner, organization=org, values=iban_values(holder_name="Acme Holding")
+    )
+    html = staff_client.get(f"{PAYOUTS}{payout.pk}/change/").content.decode()
+    assert "after this payout was made" in html
+
+
+def test_the_statements_csv_carries_the_details_to_pay_to(staff_client, two_payouts):
+    ids = [p.pk for p in two_payouts.created]
+    response = staff_client.post(
+        PAYOUTS, {"action": "download_statements", "_selected_action": ids}
+    )
+    rows = {row["provider"]: row for row in csv.DictReader(io.StringIO(response.content.decode()))}
+    acme = rows["Acme"]
+    assert (acme["payout_details"], acme["account_holder"]) == ("on file", "Acme GmbH")
+    assert (acme["iban"], acme["bic"], acme["country"]) == (IBAN, "COBADEFFXXX", "DE")
+    assert rows["Initech"]["payout_details"] == "missing" and rows["Initech"]["iban"] == ""
+
+
+def test_the_run_flags_payouts_without_details_to_staff_and_the_provider(
+    pay, ocr, rival_api, owner, org, outsider, staff, django_capture_on_commit_callbacks
+):
+    services.payout_details_save(actor=owner, organization=org, values=iban_values())
+    pay(ocr, "49.00")
+    pay(rival_api, "20.00")
+    with django_capture_on_commit_callbacks(execute=True):
+        report = services.run_payouts("2026-11")
+    assert [p.organization.name for p in report.without_details] == ["Initech"]
+    to_staff = [m for m in mail.outbox if m.to == ["staff@tollgate.test"]]
+    assert len(to_staff) == 1
+    assert to_staff[0].subject == "[Tollgate staff] 1 payout(s) of 2026-11 have no payout details"
+    assert "Initech: $16.00" in to_staff[0].body and "Acme" not in to_staff[0].body
+    told = [m for m in mail.outbox if "outsider@initech.test" in m.to]
+    assert "Add your payout details" in told[0].body
+    acme = [m for m in mail.outbox if "owner@acme.test" in m.to and "scheduled" in m.subject]
+    assert "Add your payout details" not in acme[0].body
+
+
+def test_run_payouts_now_says_how_many_have_no_details(staff_client, pay, rival_api):
+    pay(rival_api, "20.00")
+    response = staff_client.post(f"{PAYOUTS}run/", follow=True)
+    assert "1 provider(s) have no payout details yet" in response.content.decode()
+
+
+def test_the_provider_page_says_what_to_do_without_details(owner_client, owner, org):
+    html = owner_client.get("/console/payouts/").content.decode()
+    assert "Add your payout details" in html and 'href="/console/payouts/details/"' in html
+    services.payout_details_save(actor=owner, organization=org, values=iban_values())
+    html = owner_client.get("/console/payouts/").content.decode()
+    assert MASKED in html and "Add your payout details" not in html
