@@ -15,7 +15,7 @@ from apps.accounts.scoping import OrganizationScopedMixin
 from apps.core.idempotency import idempotent
 
 from . import selectors, services
-from .models import Payout
+from .models import Payout, PayoutDetails
 from .periods import parse_month
 from .serializers import (
     BalanceOutput,
@@ -103,9 +103,7 @@ class ProviderPayoutDetailsView(_MoneyView, APIView):
 
     @extend_schema(responses=PayoutDetailsOutput, summary="Read the payout details (masked)")
     def get(self, request):
-        details = selectors.payout_details(self.organization)
-        if details is None:
-            raise NotFound("No payout details yet.")
+        details = selectors.payout_details(self.organization) or PayoutDetails()
         return Response(PayoutDetailsOutput(details).data)
 
     @extend_schema(

@@ -132,6 +132,9 @@ class PayoutDetailsInput(serializers.Serializer):
 class PayoutDetailsOutput(serializers.ModelSerializer):
     """The details as members see them: the account number masked, never whole."""
 
+    on_file = serializers.SerializerMethodField(
+        help_text="False until the details are entered; every other field is then empty."
+    )
     number = serializers.CharField(
         source="masked_number", help_text="The IBAN or account number, masked."
     )
@@ -140,6 +143,7 @@ class PayoutDetailsOutput(serializers.ModelSerializer):
     class Meta:
         model = PayoutDetails
         fields = [
+            "on_file",
             "account_type",
             "holder_name",
             "number",
@@ -151,3 +155,6 @@ class PayoutDetailsOutput(serializers.ModelSerializer):
             "updated_at",
             "updated_by",
         ]
+
+    def get_on_file(self, details) -> bool:
+        return details.pk is not None

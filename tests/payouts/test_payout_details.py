@@ -267,8 +267,9 @@ def test_another_organization_sees_only_its_own(outsider_client, outsider_api, o
     services.payout_details_save(actor=owner, organization=org, values=iban_values())
     html = outsider_client.get(PAGE).content.decode()
     assert "3000" not in html and "Acme GmbH" not in html and "No bank account yet" in html
-    response = outsider_api.get(API)
-    assert response.status_code == 404 and response.json()["code"] == "not_found"
+    response = outsider_api.get(API).json()
+    assert response["on_file"] is False and response["number"] == ""
+    assert response["holder_name"] == "" and "3000" not in str(response)
 
 
 # --- Platform API ---------------------------------------------------------------------------
@@ -276,6 +277,7 @@ def test_the_api_sets_and_reads_them_masked(owner_api, org):
     saved = owner_api.put(API, iban_values(), format="json")
     assert saved.status_code == 200, saved.content
     assert saved.json()["number"] == MASKED and saved.json()["bic"] == "COBADEFFXXX"
+    assert saved.json()["on_file"] is True
     read = owner_api.get(API)
     assert read.json()["number"] == MASKED and IBAN not in read.content.decode()
     assert read.json()["updated_by"] == "owner@acme.test"
