@@ -21,7 +21,7 @@ from apps.subscriptions.models import SERVING_STATUSES, Subscription, Subscripti
 from apps.subscriptions.terms import subscription_terms
 from apps.subscriptions.trials import in_trial
 
-from . import charges, signals
+from . import charges, dunning, signals
 from .collection import collector
 from .currency import invoices_in_other_currencies
 from .disputes import refund_blocked_by_dispute
@@ -357,6 +357,22 @@ def invoice_cancellation(subscription: Subscription, *, old_terms, at: datetime)
     return invoice
 
 
+def invoice_unpaid_end(subscription: Subscription, *, at: datetime) -> Invoice | None:
+    """The final invoice of an unpaid subscription cancelled at `at`: the usage not invoiced
+    yet (from before it became unpaid; the gateway refused calls since). No fee and no
+    credit for an unused fee: the fee is on the unpaid invoice."""
+    due = charges.SubscriptionRater(subscription).usage_due(until=at)
+    return invoice_issue(
+        subscription=subscription,
+        key=f"cancel:{subscription.pk}",
+        lines=due.lines,
+        rated=due.rated,
+        period_start=subscription.current_period_start,
+        period_end=at,
+        now=at,
+    )
+
+
 def invoice_late_usage(subscription_id: int, *, now: datetime | None = None) -> Invoice | None:
     """A subscription that has ended: its late usage goes on a final adjustment invoice
     (each run issues one for whatever arrived since the last)."""
@@ -493,7 +509,8 @@ def invoice_mark_paid(*, invoice: Invoice, actor=None, paid_at: datetime | None 
         if actor is not None and not actor.is_staff:
             raise Forbidden("Only staff mark invoices paid.")
         invoice.status, invoice.paid_at = InvoiceStatus.PAID, paid_at or timezone.now()
-        invoice.save(update_fields=["status", "paid_at", "updated_at"])
+        invoice.next_payment_attempt_at = None
+        invoice.save(update_fields=["status", "paid_at", "next_payment_attempt_at", "updated_at"])
         audit_record(
             action="invoice.paid",
             actor=actor,
@@ -518,22 +535,11 @@ def invoice_payment_failed(*, invoice: Invoice) -> Invoice:
     invoice = Invoice.objects.select_for_update().select_related("subscription").get(pk=invoice.pk)
     if invoice.status != InvoiceStatus.OPEN:
         return invoice  # a late failure after the invoice was paid or voided
-    if invoice.payment_failed_at is None:
-        invoice.payment_failed_at = timezone.now()
-        invoice.save(update_fields=["payment_failed_at", "updated_at"])
-        audit_record(
-            action="invoice.payment_failed", organization=invoice.organization, target=invoice
-        )
-        notify(
-            organization=invoice.organization,
-            kind="invoice.payment_failed",
-            title=f"Payment failed for invoice {invoice.number}",
-            body=f"Update your card within {settings.PAYMENT_GRACE_DAYS} days to keep "
-            "calling the API.",
-            url=reverse("billing:invoice", args=[invoice.public_id]),
-            email_capability="billing",
-        )
-    subscription_services.subscription_payment_failed(subscription=invoice.subscription)
+    if invoice.payment_failed_at is not None:
+        return invoice  # a repeat, or a try outside the schedule: dunning is under way
+    for subscription in dunning.subscriptions_of(invoice):
+        subscription_services.subscription_payment_failed(subscription=subscription)
+    dunning.start(invoice)
     return invoice
 
 
