@@ -67,7 +67,7 @@ def start(invoice: Invoice, *, now: datetime | None = None) -> None:
     invoice.save(update_fields=["payment_failed_at", "next_payment_attempt_at", "updated_at"])
     audit_record(action="invoice.payment_failed", organization=invoice.organization, target=invoice)
     if invoice.next_payment_attempt_at is None:  # DUNNING_RETRY_DAYS empty: no retries
-        _exhausted(invoice)
+        exhausted(invoice)
     else:
         _tell_failed(invoice)
 
@@ -112,14 +112,15 @@ def record_failed_retry(invoice_id: int, *, attempt: int) -> Invoice:
         data={"retry": attempt},
     )
     if invoice.next_payment_attempt_at is None:
-        _exhausted(invoice)
+        exhausted(invoice)
     else:
         _tell_failed(invoice)
     return invoice
 
 
-def _exhausted(invoice: Invoice) -> None:
-    """The last try failed: the invoice's subscriptions are unpaid."""
+def exhausted(invoice: Invoice) -> None:
+    """The last try failed (or staff wrote the failed invoice off): the invoice's
+    subscriptions are unpaid."""
     unpaid = [
         subscription_services.subscription_payment_exhausted(subscription=subscription)
         for subscription in subscriptions_of(invoice)
@@ -216,8 +217,8 @@ def _tell_unpaid(invoice: Invoice, subscriptions: list[Subscription]) -> None:
         organization=invoice.organization,
         kind="subscription.unpaid",
         title=f"Invoice {invoice.number} is unpaid: calls to {names} are refused",
-        body=f"The last try to collect {format_money(invoice.total, invoice.currency)} "
-        f"failed. Your subscription to {names} is unpaid: the gateway refuses its calls "
+        body=f"We could not collect {format_money(invoice.total, invoice.currency)} for "
+        f"invoice {invoice.number}. Your subscription to {names} is unpaid: the gateway refuses its calls "
         "(402 subscription_unpaid) and no fee is invoiced. Pay the invoice or update your "
         f"card at {_fix_url()} and calls work again at once. Unpaid on "
         f"{cancel_on:%b %-d, %Y}, the subscription is cancelled.",

@@ -49,3 +49,8 @@ class BillingHooks(CollectionHooks):
         from .services import invoice_unpaid_end
 
         invoice_unpaid_end(subscription, at=at)
+
+    def unpaid_recovered(self, subscription, *, at) -> None:
+        from .services import invoice_reactivation
+
+        invoice_reactivation(subscription, at=at)

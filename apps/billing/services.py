@@ -373,6 +373,26 @@ def invoice_unpaid_end(subscription: Subscription, *, at: datetime) -> Invoice |
     )
 
 
+def invoice_reactivation(subscription: Subscription, *, at: datetime) -> Invoice | None:
+    """An unpaid subscription paid up in a later period: the fee for the rest of the
+    current period from `at`. The periods it skipped, and the part of this one the gateway
+    refused, are not billed."""
+    if in_trial(subscription, at):
+        return None
+    start, end = subscription.current_period_start, subscription.current_period_end
+    lines = rating.change_fee_lines(
+        None, subscription_terms(subscription), at=at, period_start=start, period_end=end
+    )
+    return invoice_issue(
+        subscription=subscription,
+        key=f"reactivate:{subscription.pk}:{_stamp(start)}",
+        lines=lines,
+        period_start=at,
+        period_end=end,
+        now=at,
+    )
+
+
 def invoice_late_usage(subscription_id: int, *, now: datetime | None = None) -> Invoice | None:
     """A subscription that has ended: its late usage goes on a final adjustment invoice
     (each run issues one for whatever arrived since the last)."""
@@ -590,6 +610,10 @@ def _close_unpaid(invoice: Invoice, status: str, *, actor, from_stripe: bool) ->
         # a voided invoice is forgiven: it no longer keeps the gateway at 402
         if status == InvoiceStatus.VOID and not _has_failed_open_invoices(invoice.subscription):
             subscription_services.subscription_payment_recovered(subscription=invoice.subscription)
+        # written off after failing: collection gave up, as after the last retry (it can
+        # still be paid, which reactivates); a past-due subscription is never left invoiced
+        if status == InvoiceStatus.UNCOLLECTIBLE and invoice.payment_failed_at is not None:
+            dunning.exhausted(invoice)
         if not from_stripe and invoice.collection_method == CollectionMethod.STRIPE:
             transaction.on_commit(lambda: _after_close(invoice.pk))
     return invoice

@@ -111,6 +111,11 @@ class CollectionHooks:
     def subscription_canceled(self, subscription: Subscription, *, old_terms, at) -> None:
         """A cancellation now (inside its transaction): bill the usage to date."""
 
+    def unpaid_recovered(self, subscription: Subscription, *, at) -> None:
+        """An unpaid subscription paid up after skipping periods (inside the transaction):
+        bill the fee for the rest of the current period from `at`, none for the time the
+        gateway refused."""
+
     def unpaid_ended(self, subscription: Subscription, *, at) -> None:
         """An unpaid subscription was cancelled (inside its transaction): bill the usage not
         invoiced yet, with no fee and no credit (its fee is unpaid)."""
@@ -458,10 +463,14 @@ def subscription_payment_recovered(*, subscription: Subscription) -> Subscriptio
         return current
     was_unpaid = current.status == S.UNPAID
     current = _transition(current, "payment_recovered")
+    skipped = 0
     for _ in range(MAX_SKIPPED_PERIODS if was_unpaid else 0):
         if current.status == S.CANCELED or current.current_period_end > timezone.now():
             break
         current = subscription_renew(subscription=current)
+        skipped += 1
+    if skipped and current.status != S.CANCELED:
+        collection_hooks.unpaid_recovered(current, at=timezone.now())
     return current
 
 
