@@ -76,7 +76,7 @@ def test_tollgate_retries_on_its_schedule_and_stripe_events_do_not_move_it(
     assert len(failure_notices(subscription.organization)) == 1
     stripe_api.on("POST", r"/v1/invoices/in_\w+/pay", DECLINED)
 
-    for attempt, day in enumerate((1, 3, 7, 14), start=1):
+    for day in (1, 3, 7, 14):
         with time_machine.travel(pushed.payment_failed_at + day * DAY + timedelta(minutes=5)):
             assert dunning.run().retried == {"failed": 1}
             assert dunning.run().retried == {}  # once per day of the schedule
