@@ -219,8 +219,8 @@ def _tell_unpaid(invoice: Invoice, subscriptions: list[Subscription]) -> None:
         title=f"Invoice {invoice.number} is unpaid: calls to {names} are refused",
         body=f"We could not collect {format_money(invoice.total, invoice.currency)} for "
         f"invoice {invoice.number}. Your subscription to {names} is unpaid: the gateway "
-        "refuses its calls (402 subscription_unpaid) and no fee is invoiced. Pay the invoice or update your "
-        f"card at {_fix_url()} and calls work again at once. Unpaid on "
+        "refuses its calls (402 subscription_unpaid) and no fee is invoiced. Pay the "
+        f"invoice or update your card at {_fix_url()} and calls work again at once. Unpaid on "
         f"{cancel_on:%b %-d, %Y}, the subscription is cancelled.",
         url=reverse("billing:invoice", args=[invoice.public_id]),
         email_capability="billing",

@@ -52,17 +52,13 @@ def _to_unpaid(invoice):
     assert invoice.subscription.status == S.UNPAID
 
 
-def test_a_consumer_cancelling_an_unpaid_subscription_gets_the_usage_but_no_credit(
-    failed, owner
-):
+def test_a_consumer_cancelling_an_unpaid_subscription_gets_the_usage_but_no_credit(failed, owner):
     subscription = failed.subscription
     record_usage(subscription, 150, at=timezone.now())
     _to_unpaid(failed)
     # a month on (the period ended unclosed: unpaid), the consumer gives up
     with time_machine.travel(subscription.current_period_end + timedelta(days=1)):
-        canceled = subscription_services.subscription_cancel(
-            actor=owner, subscription=subscription
-        )
+        canceled = subscription_services.subscription_cancel(actor=owner, subscription=subscription)
     assert canceled.status == S.CANCELED  # at once, not at a period end
     final = Invoice.objects.get(key=f"cancel:{subscription.pk}")
     # 50 units beyond the 100 included; no credit for the unused fee: it was never paid
@@ -71,9 +67,7 @@ def test_a_consumer_cancelling_an_unpaid_subscription_gets_the_usage_but_no_cred
     assert failed.status == InvoiceStatus.OPEN
 
 
-def test_writing_off_a_failed_invoice_ends_dunning_and_paying_it_later_reactivates(
-    failed, staff
-):
+def test_writing_off_a_failed_invoice_ends_dunning_and_paying_it_later_reactivates(failed, staff):
     billing.invoice_mark_uncollectible(invoice=failed, actor=staff)
     subscription = failed.subscription
     subscription.refresh_from_db()

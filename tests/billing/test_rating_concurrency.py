@@ -146,7 +146,6 @@ def test_cancelling_now_while_the_close_runs_ends_once_and_bills_once(owner, org
     assert Invoice.objects.filter(key__startswith="cancel:").count() <= 1
 
 
-
 def _holding_the_lock(monkeypatch, module, name, started):
     """Make `module.name` (called while its caller holds the invoice's row lock) say so and
     hold the lock a while, so the other thread is sure to wait for it."""
