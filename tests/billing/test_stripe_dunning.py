@@ -153,3 +153,37 @@ def test_an_invoice_stripe_no_longer_charges_is_asked_for_its_status(
         assert dunning.run().retried == {"paid": 1}
     pushed.refresh_from_db()
     assert pushed.status == InvoiceStatus.PAID
+
+
+def test_a_new_card_pays_an_unpaid_invoice_and_serves_at_once(
+    subscription, pushed, stripe_api, webhook
+):
+    """The consumer follows the email's link and changes the card: Tollgate charges the
+    invoice at once and the subscription is active before Stripe's invoice.paid arrives."""
+    from apps.billing.models import BillingAccount
+    from tests.billing.stripe_fixtures import payment_method
+
+    webhook.post(event("invoice.payment_failed", remote(stripe_api, pushed, attempt_count=1)))
+    pushed.refresh_from_db()
+    stripe_api.on("POST", r"/v1/invoices/in_\w+/pay", DECLINED, times=4)
+    for day in (1, 3, 7, 14):
+        with time_machine.travel(pushed.payment_failed_at + day * DAY + timedelta(minutes=5)):
+            dunning.run()
+    subscription.refresh_from_db()
+    assert subscription.status == S.UNPAID
+
+    account = BillingAccount.objects.get(organization=subscription.organization)
+    customer = stripe_api.objects[account.stripe_customer_id]
+    card = stripe_api.put(payment_method(customer=customer["id"], last4="1881"))
+    customer["invoice_settings"]["default_payment_method"] = card["id"]
+    stripe_api.on(
+        "POST", r"/v1/invoices/in_\w+/pay", lambda sent, match: paid(stripe_api, pushed)
+    )
+    webhook.post(event("customer.updated", customer))
+    subscription.refresh_from_db()
+    pushed.refresh_from_db()
+    assert (pushed.status, subscription.status) == (InvoiceStatus.PAID, S.ACTIVE)
+    (charged,) = stripe_api.posts(r"/v1/invoices/in_\w+/pay")[-1:]
+    assert charged.idempotency_key == f"tg-pay-{pushed.public_id}-{card['id']}"
+    webhook.post(event("invoice.paid", paid(stripe_api, pushed)))  # later: nothing twice
+    assert AuditLog.objects.filter(action="subscription.payment_recovered").count() == 1
