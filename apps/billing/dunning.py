@@ -34,6 +34,7 @@ from apps.core.money import format_money
 from apps.subscriptions import services as subscription_services
 from apps.subscriptions.models import Subscription, SubscriptionStatus
 
+from . import assembly
 from .collection import collector
 from .models import Invoice, InvoiceStatus
 
@@ -54,8 +55,11 @@ def unpaid_cancel_at(subscription: Subscription) -> datetime:
 
 
 def subscriptions_of(invoice: Invoice) -> list[Subscription]:
-    """The subscriptions an invoice bills: the ones its failure puts into dunning."""
-    return [invoice.subscription]
+    """The subscriptions of the invoice's sections: they share its payment, so its failure
+    puts them all into dunning and paying it brings them all back."""
+    ids = assembly.subscription_ids(invoice)
+    found = Subscription.objects.select_related("api").in_bulk(ids)
+    return [found[pk] for pk in ids if pk in found]
 
 
 # --- Failures -------------------------------------------------------------------------------
@@ -251,7 +255,6 @@ def notice_for(organization) -> Notice | None:
             status=InvoiceStatus.OPEN,
             payment_failed_at__isnull=False,
         )
-        .select_related("subscription")
         .order_by("payment_failed_at", "pk")
         .first()
     )

@@ -176,9 +176,7 @@ def test_a_new_card_pays_an_unpaid_invoice_and_serves_at_once(
     customer = stripe_api.objects[account.stripe_customer_id]
     card = stripe_api.put(payment_method(customer=customer["id"], last4="1881"))
     customer["invoice_settings"]["default_payment_method"] = card["id"]
-    stripe_api.on(
-        "POST", r"/v1/invoices/in_\w+/pay", lambda sent, match: paid(stripe_api, pushed)
-    )
+    stripe_api.on("POST", r"/v1/invoices/in_\w+/pay", lambda sent, match: paid(stripe_api, pushed))
     webhook.post(event("customer.updated", customer))
     subscription.refresh_from_db()
     pushed.refresh_from_db()

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('billing', '0005_usage_invoiced_before_segments'),
+        ('billing', '0006_consolidated_invoices'),
     ]
 
     operations = [
