@@ -235,6 +235,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "apps.billing.tasks.close_due_periods",
         "schedule": crontab(minute="*/5"),
     },
+    "retry-collection": {
+        "task": "apps.billing.tasks.retry_collection",
+        "schedule": crontab(minute="7,37"),
+    },
     "purge-expired-invitations": {
         "task": "apps.accounts.tasks.purge_expired_invitations",
         "schedule": crontab(minute=30, hour=3),
