@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from apps.subscriptions import services as subscription_services
 
-from . import runs, services
+from . import dunning, runs, services
 from .collection import collector
 from .models import Invoice, Refund
 
@@ -42,6 +42,14 @@ def retry_collection() -> int:
     repeat harmless. Returns how many were sent."""
     older = Invoice.objects.filter(issued_at__lt=timezone.now() - COLLECTION_RETRY_AFTER)
     return len(runs.retry_collection(older).sent)
+
+
+@shared_task(ignore_result=True)
+def run_dunning() -> dict:
+    """Beat, hourly: the retries of failed payments that are due, and the cancellation of
+    subscriptions unpaid for UNPAID_CANCEL_DAYS (dunning.py)."""
+    report = dunning.run()
+    return {"retried": report.retried, "canceled": report.canceled, "failed": report.failed}
 
 
 # calls to the payment provider: retried with backoff when the network fails
