@@ -28,3 +28,25 @@ def gateway_origin() -> str:
     pages must be allowed to fetch from (Try it)."""
     parts = urlsplit(settings.GATEWAY_PUBLIC_URL)
     return f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else ""
+
+
+def site_domain() -> str:
+    """SITE_URL's host and port, as emails name the site ("tollgate.example.com")."""
+    return urlsplit(settings.SITE_URL).netloc
+
+
+def site_from_settings():
+    """django.contrib.sites' Site as the settings describe it (SITE_NAME, SITE_URL), unsaved.
+    allauth's emails greet with it; `sync_site` keeps the stored row the same."""
+    from django.contrib.sites.models import Site
+
+    return Site(pk=settings.SITE_ID, name=settings.SITE_NAME, domain=site_domain())
+
+
+def sync_site(**kwargs) -> None:
+    """After each migrate: the Site row says what the settings say, not "example.com"."""
+    from django.contrib.sites.models import Site
+
+    site = site_from_settings()
+    Site.objects.update_or_create(pk=site.pk, defaults={"name": site.name, "domain": site.domain})
+    Site.objects.clear_cache()

@@ -38,7 +38,7 @@ CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 # Where emails and jobs (no request at hand) send people; pages use the address they were
 # requested on (apps.core.public_urls). `make run` sets it from HOST and PORT.
 SITE_URL = env("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
-SITE_NAME = "Tollgate"
+SITE_NAME = env("SITE_NAME", "Tollgate")  # in page titles, email subjects and greetings
 SITE_ID = 1
 
 INSTALLED_APPS = [
@@ -269,7 +269,6 @@ ACCOUNT_CONFIRM_EMAIL_ON_GET = False
 ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = True
 ACCOUNT_LOGOUT_ON_GET = False
 ACCOUNT_UNIQUE_EMAIL = True
-ACCOUNT_EMAIL_SUBJECT_PREFIX = "[Tollgate] "
 ACCOUNT_DEFAULT_HTTP_PROTOCOL = "https" if SITE_URL.startswith("https") else "http"
 ACCOUNT_RATE_LIMITS = {
     "login_failed": "10/m/ip,5/5m/key",
