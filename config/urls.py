@@ -1,6 +1,8 @@
 from django.conf import settings
 from django.contrib import admin
+from django.templatetags.static import static
 from django.urls import include, path
+from django.views.generic import RedirectView
 from django.views.static import serve
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
@@ -9,8 +11,8 @@ from apps.catalog import views as catalog_views
 from apps.core import metrics as core_metrics
 from apps.core import views as core_views
 
-admin.site.site_header = "Tollgate administration"
-admin.site.site_title = "Tollgate admin"
+admin.site.site_header = f"{settings.SITE_NAME} administration"
+admin.site.site_title = f"{settings.SITE_NAME} admin"
 admin.site.index_title = "Marketplace"
 
 urlpatterns = [
@@ -20,6 +22,8 @@ urlpatterns = [
     path("", include("apps.analytics.urls")),
     path("", include("apps.billing.urls")),
     path("demo-upstreams/", include("apps.demo_upstreams.urls")),
+    # Browsers ask for /favicon.ico where a page names no icon (JSON answers, downloads).
+    path("favicon.ico", RedirectView.as_view(url=static("img/favicon.svg"), permanent=True)),
     path("healthz", core_views.healthz, name="healthz"),
     path("readyz", core_views.readyz, name="readyz"),
     path("metrics", core_metrics.metrics, name="metrics"),
