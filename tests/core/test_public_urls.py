@@ -2,7 +2,11 @@
 PORT=8301` advertises :8301, not SITE_URL's :8000); emails and jobs use SITE_URL; a gateway
 with an address of its own (GATEWAY_PUBLIC_URL) is named instead, and pages may fetch it."""
 
+import os
 import re
+import shutil
+import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -80,3 +84,17 @@ def test_demo_descriptions_name_the_gateway_of_site_url(settings, owner, org):
     description = Api.objects.get(slug="finance-validators").description
     assert "curl http://127.0.0.1:8301/gw/finance-validators/iban/" in description
     assert "{gateway}" not in description and ":8000" not in description
+
+
+@pytest.mark.skipif(not shutil.which("make"), reason="make is not installed")
+def test_make_run_on_another_port_gives_emails_and_jobs_that_port():
+    # what the processes `make run PORT=8301` starts see in their environment
+    shown = subprocess.run(
+        ["make", "-s", "--eval=show-site-url: ; @echo $$SITE_URL", "show-site-url", "PORT=8301"],
+        cwd=Path(__file__).resolve().parents[2],
+        env={k: v for k, v in os.environ.items() if k != "SITE_URL"},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert shown.stdout.strip() == "http://127.0.0.1:8301"
