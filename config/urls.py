@@ -1,8 +1,6 @@
 from django.conf import settings
 from django.contrib import admin
-from django.templatetags.static import static
 from django.urls import include, path
-from django.views.generic import RedirectView
 from django.views.static import serve
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
@@ -22,8 +20,7 @@ urlpatterns = [
     path("", include("apps.analytics.urls")),
     path("", include("apps.billing.urls")),
     path("demo-upstreams/", include("apps.demo_upstreams.urls")),
-    # Browsers ask for /favicon.ico where a page names no icon (JSON answers, downloads).
-    path("favicon.ico", RedirectView.as_view(url=static("img/favicon.svg"), permanent=True)),
+    path("favicon.ico", core_views.favicon),
     path("healthz", core_views.healthz, name="healthz"),
     path("readyz", core_views.readyz, name="readyz"),
     path("metrics", core_metrics.metrics, name="metrics"),
