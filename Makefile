@@ -10,7 +10,7 @@ SITE_URL ?= http://$(HOST):$(PORT)
 export SITE_URL
 export DJANGO_SETTINGS_MODULE ?= config.settings.local
 
-.PHONY: run install migrate seed serve test test-fast lint format bench clean
+.PHONY: run install migrate seed serve test test-fast lint format bench bench-faults clean
 
 run: install migrate seed serve ## install, migrate, seed the demo, serve on http://$(HOST):$(PORT)
 
@@ -49,6 +49,9 @@ format: install
 
 bench: install
 	bash bench/run_all.sh
+
+bench-faults: install
+	$(VENV)/bin/python bench/fault_bench.py
 
 clean:
 	rm -rf .run staticfiles .pytest_cache

@@ -30,9 +30,17 @@ class InvoiceLineInline(admin.TabularInline):
     """The lines as the invoice shows them ($0.0002, not 0.000200)."""
 
     model = InvoiceLine
+    fk_name = "invoice"
     extra = 0
     can_delete = False
-    fields = ["description", "line_quantity", "line_unit_price", "line_amount", "provider"]
+    fields = [
+        "subscription",
+        "description",
+        "line_quantity",
+        "line_unit_price",
+        "line_amount",
+        "provider",
+    ]
     readonly_fields = fields
 
     def has_add_permission(self, request, obj=None):
