@@ -4,6 +4,7 @@ masked, and the change is listed (screenshots in .run/test-shots/)."""
 
 import pytest
 
+from apps.payouts import services
 from apps.payouts.models import PayoutDetails
 from tests.browser.fixtures import login, shoot
 from tests.factories import PASSWORD
@@ -60,3 +61,31 @@ def test_a_provider_enters_an_invalid_then_a_valid_iban(page, owner, org):
     page.goto("/console/payouts/")
     assert "DE89 •••• •••• •••• 3000" in page.content()
     shoot(page, "payouts-with-details-390")
+
+
+def test_staff_pay_from_the_details_and_see_the_missing_flagged(
+    page, staff, owner, org, pay, ocr, rival_api
+):
+    services.payout_details_save(
+        actor=owner,
+        organization=org,
+        values={
+            "account_type": "iban",
+            "holder_name": "Acme GmbH",
+            "currency": "EUR",
+            "iban": "DE89370400440532013000",
+        },
+    )
+    pay(ocr, "49.00")
+    pay(rival_api, "20.00")
+    report = services.run_payouts("2026-11")
+    login(page, staff.email, PASSWORD)
+    page.goto("/admin/payouts/payout/")
+    row = page.locator("tr", has_text="Acme")
+    assert "DE89 3704 0044 0532 0130 00" in row.inner_text()
+    assert "No payout details" in page.locator("tr", has_text="Initech").inner_text()
+    shoot(page, "admin-payouts-pay-to-1280")
+    acme = next(p for p in report.created if p.organization == org)
+    page.goto(f"/admin/payouts/payout/{acme.pk}/change/")
+    assert page.get_by_text("COBADEFFXXX").is_visible()
+    shoot(page, "admin-payout-details-1280")
