@@ -11,6 +11,7 @@ class Refused(Exception):
     def __init__(self, code: str, headers: list | None = None, detail: str | None = None):
         super().__init__(code)
         self.code, self.headers, self.detail = code, headers or [], detail
+        self.caller = None  # who was refused, when the key was known (resolve.Caller)
 
 
 CODES = {

@@ -10,7 +10,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from ..events import COMPLETED, CallEvent
+from ..events import COMPLETED, CallEvent, merge_refusals
 from ..models import QuotaCounter, RateWindow, RequestLogEntry, StartedCall, UsageEvent
 from .base import Admission, CounterStore, Limits, decide, window_resets
 
@@ -122,7 +122,8 @@ def _refresh_starts_sync(starts: list[CallEvent]) -> None:
 def record_sync(items: list[tuple[CallEvent, int, str | None]]) -> None:
     """Queue the events for the flush, settle their reservations and drop their started
     records, in one transaction."""
-    UsageEvent.objects.bulk_create([UsageEvent(data=event.encode()) for event, _, _ in items])
+    events = merge_refusals([event for event, _, _ in items])
+    UsageEvent.objects.bulk_create([UsageEvent(data=event.encode()) for event in events])
     settled = [e.request_id for e, _, _ in items if e.kind == COMPLETED and e.request_id]
     if settled:
         StartedCall.objects.filter(request_id__in=settled).delete()

@@ -15,7 +15,7 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from redis.exceptions import NoScriptError, RedisError
 
-from ..events import COMPLETED, CallEvent
+from ..events import COMPLETED, CallEvent, merge_refusals
 from ..persistence import judge, parse_info
 from ..redis_layout import (
     async_client,
@@ -357,9 +357,10 @@ class RedisStore(CounterStore):
         settles: dict[tuple[int, int], list] = defaultdict(lambda: [0, []])
         logs: dict[int, list[str]] = defaultdict(list)
         pipe = self.client.pipeline(transaction=False)
-        for event, adjust, line in batch:
+        for event in merge_refusals([event for event, _, _ in batch]):
             shard = shard_for(event.subscription_id, event.api_key_id, self.shards)
             pipe.execute_command("XADD", stream_key(shard), "*", "d", event.encode())
+        for event, adjust, line in batch:
             if event.kind == COMPLETED and event.subscription_id:
                 settle = settles[(event.subscription_id, event.period_start)]
                 settle[0] += adjust
