@@ -38,6 +38,7 @@ class SubscriptionUsageView(OrganizationScopedMixin, APIView):
                         "server_5xx": totals["status_5xx"],
                         "gateway": totals["gateway_errors"],
                     },
+                    "refused": data.refused,
                     "estimated_charges": {
                         "fee": data.estimate.fee,
                         "usage": data.estimate.usage,

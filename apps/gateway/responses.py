@@ -51,6 +51,10 @@ CODES = {
 }
 
 
+# What each refusal means, for the consumer's usage pages (the problem's detail text).
+REFUSAL_MEANINGS = {code: text for code, (_status, text) in CODES.items()}
+
+
 def problem(code: str, request_id: str, detail: str | None = None) -> tuple[int, bytes]:
     status, default = CODES[code]
     body = problem_body(status, code, detail or default, request_id=request_id)

@@ -76,7 +76,9 @@ def period_refusals(subscription, period_start: datetime) -> dict:
     return {"total": sum(r["calls"] for r in by_code), "by_code": by_code, "by_key": by_key}
 
 
-def refusals_of_keys(key_ids, start: datetime, end: datetime):
-    """The refusal rows of these keys in [start, end): a consumer's, over a range (refusals
-    with no subscription — not subscribed, key restricted — are found by key)."""
-    return RefusedCalls.objects.filter(api_key_id__in=key_ids, hour__gte=start, hour__lt=end)
+def refusals_of_keys(key_ids, rng):
+    """The refusal rows of these keys in the range (`rng.start` to `rng.end`): a consumer's
+    (refusals with no subscription — not subscribed, key restricted — are found by key)."""
+    return RefusedCalls.objects.filter(
+        api_key_id__in=key_ids, hour__gte=rng.start, hour__lt=rng.end
+    )
