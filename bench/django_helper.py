@@ -7,6 +7,12 @@ reads one JSON command per line on stdin and answers one JSON line on stdout.
         → {"flushed": n, "runs": k, "seconds": s}
     {"cmd": "totals"}  what the aggregates hold
         → {"calls": ..., "billable_units": "...", "status_2xx": ..., ...}
+    {"cmd": "metered", "path": "/tmp/ids"}  writes every request id the flush counted
+        (one a line) → {"ids": n}
+    {"cmd": "ledger"}  events each source's flush read (duplicates included), from the
+        flush's ledger → {"redis": n, "database": n, "started": n}
+    {"cmd": "reset"}   forgets all usage (aggregates, queues, started calls, counted ids,
+        the flush's ledger) between the fault benchmark's scenarios → {"reset": true}
 
 Run by bench/gateway_bench.py with the production settings and the bench database; it
 is not a management command on purpose (the bench adds nothing to the apps)."""
@@ -128,6 +134,40 @@ def totals() -> dict:
     return out
 
 
+def metered(path: str) -> dict:
+    from apps.metering.models import MeteredCall
+
+    ids = MeteredCall.objects.values_list("request_id", flat=True).iterator(chunk_size=10_000)
+    count = 0
+    with open(path, "w") as out:
+        for request_id in ids:
+            out.write(request_id + "\n")
+            count += 1
+    return {"ids": count}
+
+
+def ledger() -> dict:
+    from apps.metering.models import FlushState
+
+    return dict(FlushState.objects.values_list("source", "flushed_events"))
+
+
+def reset() -> dict:
+    from apps.metering import models
+
+    for model in (
+        models.UsageAggregate,
+        models.UsageDaily,
+        models.UsageEvent,
+        models.StartedCall,
+        models.MeteredCall,
+        models.FlushState,
+        models.QuotaCounter,
+    ):
+        model.objects.all().delete()
+    return {"reset": True}
+
+
 def main() -> None:
     print(json.dumps({"ready": True}), flush=True)
     for line in sys.stdin:
@@ -141,6 +181,12 @@ def main() -> None:
                 result = flush()
             elif command["cmd"] == "totals":
                 result = totals()
+            elif command["cmd"] == "metered":
+                result = metered(command["path"])
+            elif command["cmd"] == "ledger":
+                result = ledger()
+            elif command["cmd"] == "reset":
+                result = reset()
             elif command["cmd"] == "quit":
                 break
             else:

@@ -26,9 +26,10 @@ from .models import (
 
 class InvoiceLineInline(admin.TabularInline):
     model = InvoiceLine
+    fk_name = "invoice"
     extra = 0
     can_delete = False
-    fields = ["description", "quantity", "unit_price", "amount", "provider"]
+    fields = ["subscription", "description", "quantity", "unit_price", "amount", "provider"]
     readonly_fields = fields
 
     def has_add_permission(self, request, obj=None):

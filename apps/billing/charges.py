@@ -159,7 +159,7 @@ def period_estimate(subscription: Subscription, *, now: datetime | None = None) 
     now = now or timezone.now()
     start, end = subscription.current_period_start, subscription.current_period_end
     invoiced = InvoiceLine.objects.filter(
-        invoice__subscription=subscription, period_start__gte=start, period_start__lt=end
+        subscription=subscription, period_start__gte=start, period_start__lt=end
     ).values_list("kind", "amount")
     fee_kinds = (rating.FEE, rating.PRORATION_CREDIT, rating.PRORATION_CHARGE)
     fee = sum((amount for kind, amount in invoiced if kind in fee_kinds), ZERO)

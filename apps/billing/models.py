@@ -33,6 +33,8 @@ class InvoiceStatus(models.TextChoices):
     PAID = "paid", "Paid"
     VOID = "void", "Void"
     UNCOLLECTIBLE = "uncollectible", "Uncollectible"
+    # below the minimum charge: nothing collected, its lines carried to the next invoice
+    CARRIED = "carried", "Carried forward"
 
 
 class CollectionMethod(models.TextChoices):
@@ -41,9 +43,11 @@ class CollectionMethod(models.TextChoices):
 
 
 class Invoice(TimeStampedModel):
-    """What a consumer owes for one subscription: a period's usage and the next fee, a
-    first fee, or an upgrade's proration. `key` makes issuing idempotent: one invoice per
-    subscription and period (or event), however many workers run the job."""
+    """What a consumer organization owes: at a billing date, one section per subscription
+    (a period's usage and the next fee); between them, a first fee, an upgrade's proration
+    or a final invoice of one subscription. `key` makes issuing idempotent: one invoice per
+    billing date (or event), however many workers run the job. `subscription` is the first
+    section's; `sections()` gives them all (apps/billing/assembly.py)."""
 
     public_id = PublicIdField(prefix="in")
     key = models.CharField(max_length=120, unique=True)
@@ -73,6 +77,10 @@ class Invoice(TimeStampedModel):
     # so a repeated `invoice.payment_action_required` emails the link once per attempt
     action_required_attempt = models.PositiveSmallIntegerField(default=0)
     memo = models.CharField(max_length=300, blank=True)
+    # a carried invoice (below the minimum charge) points at the invoice that collects it
+    carried_into = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="carried_from"
+    )
 
     class Meta:
         ordering = ["-issued_at", "-id"]
@@ -101,6 +109,14 @@ class InvoiceLine(models.Model):
     plan = models.ForeignKey(Plan, null=True, on_delete=models.SET_NULL, related_name="+")
     provider = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="+")
     position = models.PositiveSmallIntegerField(default=0)
+    # the section the line belongs to: the subscription it bills
+    subscription = models.ForeignKey(
+        Subscription, null=True, on_delete=models.PROTECT, related_name="invoice_lines"
+    )
+    # a "Carried from TG-…" line: the carried invoice whose lines it collects
+    carried_invoice = models.ForeignKey(
+        Invoice, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
 
     class Meta:
         ordering = ["invoice", "position", "id"]

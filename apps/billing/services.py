@@ -1,6 +1,7 @@
 """Invoices: issue (idempotently), collect, mark paid or failed, refund, and close periods.
 Every amount comes from the rating engine (`rating.py`)."""
 
+import hashlib
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -8,9 +9,11 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Sum
 from django.urls import reverse
 from django.utils import timezone
 
+from apps.accounts.models import Organization
 from apps.accounts.notifications import notify
 from apps.core.audit import audit_record
 from apps.core.errors import Conflict, Forbidden, ServiceError
@@ -18,10 +21,11 @@ from apps.core.money import format_money, money_step, round_money
 from apps.subscriptions import rating
 from apps.subscriptions import services as subscription_services
 from apps.subscriptions.models import SERVING_STATUSES, Subscription, SubscriptionStatus
+from apps.subscriptions.periods import period_containing
 from apps.subscriptions.terms import subscription_terms
 from apps.subscriptions.trials import in_trial
 
-from . import charges, signals
+from . import assembly, charges, signals
 from .collection import collector
 from .currency import invoices_in_other_currencies
 from .disputes import refund_blocked_by_dispute
@@ -66,43 +70,90 @@ def invoice_issue(
     now: datetime | None = None,
     rated: dict | None = None,
 ) -> Invoice | None:
-    """Issue one invoice for `key`, unique per event (`period:<sub>:<start>`,
-    `change:<sub>:<term>`, …). Idempotent: a second run, or a second worker, returns the
-    first invoice and changes nothing. `rated` (segment usage the lines invoice) is
-    recorded in the same transaction, also when the lines cost nothing.
+    """Issue an invoice of one subscription (a first fee, a plan change, a cancellation,
+    late usage) for `key`: see `invoice_issue_sections`."""
+    return invoice_issue_sections(
+        organization=subscription.organization,
+        key=key,
+        sections=[assembly.Section(subscription, list(lines), rated or {})],
+        period_start=period_start,
+        period_end=period_end,
+        now=now,
+    )
 
-    Credits: the subscription's credit balance is used up against a positive total (a
-    "Credit applied" line); lines that sum below zero issue an invoice brought to zero by a
-    "Credit carried forward" line, and the balance keeps it. Zero-amount lines are not
-    printed; an invoice with no amount at all issues nothing, one that nets to zero is
-    paid at once."""
+
+def invoice_issue_sections(
+    *,
+    organization,
+    key: str,
+    sections: list[assembly.Section],
+    period_start: datetime | None = None,
+    period_end: datetime | None = None,
+    now: datetime | None = None,
+    billing_date: bool = False,
+    ending: list[int] | None = None,
+) -> Invoice | None:
+    """Issue one invoice for `key`, unique per event (`close:<org>:<date>:…`,
+    `change:<sub>:<term>`, …), a section per subscription. Idempotent: a second run, or a
+    second worker, returns the first invoice and changes nothing. Each section's `rated`
+    (segment usage its lines invoice) is recorded in the same transaction, also when the
+    lines cost nothing.
+
+    A billing-date invoice (`billing_date`), and a final one (no subscription of the
+    organization goes on after those `ending` here), collects what earlier invoices carried
+    (assembly.py). Credits work per section: the subscription's credit balance is used up
+    against the section's positive total (a "Credit applied" line); a section below zero is
+    brought to zero by a "Credit carried forward" line, and the balance keeps it. Zero-amount
+    lines are not printed; an invoice with no amount at all issues nothing, one that nets to
+    zero is paid at once, one below the minimum charge is carried (or, final, written off)."""
     existing = Invoice.objects.filter(key=key).first()
     if existing is not None:
         return existing
-    if any(line.amount for line in lines):
-        in_flight = invoices_in_other_currencies(settings.CURRENCY)
-        if in_flight:  # CURRENCY changed under open invoices: see apps/payouts/checks.py
-            raise Conflict(
-                f"CURRENCY is {settings.CURRENCY}, but there are {'; '.join(in_flight)}: "
-                "settle them or set CURRENCY back before invoicing in a new currency.",
-                code="currency_changed",
-            )
+    if any(line.amount for section in sections for line in section.lines):
+        _refuse_other_currency()
     now = now or timezone.now()
     with transaction.atomic():
         # the sequence row lock also serialises racing issuers of the same key
         if Invoice.objects.filter(key=key).exists():
             return Invoice.objects.get(key=key)
-        charges.record_rated(subscription, rated or {})
-        lines = _with_credit(subscription, [line for line in lines if line.amount])
-        if not lines:
+        for section in sections:
+            charges.record_rated(section.subscription, section.rated)
+            section.lines = [line for line in section.lines if line.amount]
+        final = not assembly.goes_on(organization, ending=ending or [])
+        carries = assembly.pending_carries(organization) if billing_date or final else []
+        sections = assembly.add_carries(sections, carries)
+        for section in sections:
+            section.lines = _with_credit(section.subscription, section.lines)
+        sections = [section for section in sections if section.lines]
+        if not sections:
             return None
+        _refuse_other_currency(carries)
         number = next_invoice_number(now.year)
         if Invoice.objects.filter(key=key).exists():
             transaction.set_rollback(True)
             return Invoice.objects.get(key=key)
-        total = rating.total(lines, settings.CURRENCY)
-        invoice = _create(subscription, key, lines, total, number, now, period_start, period_end)
+        invoice = _create(
+            organization, key, sections, number, now, (period_start, period_end), final=final
+        )
+        Invoice.objects.filter(pk__in=[carried.pk for carried in carries]).update(
+            carried_into=invoice, updated_at=now
+        )
     return invoice
+
+
+def _refuse_other_currency(carries=()) -> None:
+    in_flight = invoices_in_other_currencies(settings.CURRENCY)
+    in_flight += [
+        f"invoice {carried.number} carried in {carried.currency}"
+        for carried in carries
+        if carried.currency != settings.CURRENCY
+    ]
+    if in_flight:  # CURRENCY changed under open invoices: see apps/payouts/checks.py
+        raise Conflict(
+            f"CURRENCY is {settings.CURRENCY}, but there are {'; '.join(in_flight)}: "
+            "settle them or set CURRENCY back before invoicing in a new currency.",
+            code="currency_changed",
+        )
 
 
 def _with_credit(subscription: Subscription, lines: list[rating.Line]) -> list[rating.Line]:
@@ -139,52 +190,68 @@ def _credit_line(kind: str, description: str, amount: Decimal) -> rating.Line:
     )
 
 
-def _create(subscription, key, lines, total, number, now, period_start, period_end) -> Invoice:
-    method = _method(subscription)
-    settled = total == 0  # credits covered it: nothing to collect
+def _create(organization, key, sections, number, now, period, *, final: bool) -> Invoice:
+    first = sections[0].subscription
+    method = _method(first)
+    total = rating.total(
+        (line for section in sections for line in section.lines), settings.CURRENCY
+    )
+    status, memo = assembly.status_for(total, settings.CURRENCY, final=final)
     invoice = Invoice.objects.create(
         key=key,
         number=number,
-        organization=subscription.organization,
-        subscription=subscription,
-        status=InvoiceStatus.PAID if settled else InvoiceStatus.OPEN,
-        paid_at=now if settled else None,
+        organization=organization,
+        subscription=first,
+        status=status,
+        paid_at=now if status == InvoiceStatus.PAID else None,
         collection_method=method,
         currency=settings.CURRENCY,
-        period_start=period_start,
-        period_end=period_end,
+        period_start=period[0],
+        period_end=period[1],
         total=total,
         issued_at=now,
         due_at=now + timedelta(days=MANUAL_DUE_DAYS) if method == CollectionMethod.MANUAL else now,
+        memo=memo,
     )
-    plan, api = subscription.plan, subscription.api
-    InvoiceLine.objects.bulk_create(
-        [
-            InvoiceLine(
-                invoice=invoice,
-                kind=line.kind,
-                description=line.description,
-                quantity=line.quantity,
-                unit_price=line.unit_price,
-                amount=line.amount,
-                period_start=line.period_start,
-                period_end=line.period_end,
-                api=api,
-                plan=plan,
-                provider_id=api.organization_id,
-                position=position,
-            )
-            for position, line in enumerate(lines)
-        ]
-    )
+    InvoiceLine.objects.bulk_create(_lines(invoice, sections))
     audit_record(
         action="invoice.issued",
         organization=invoice.organization,
         target=invoice,
-        data={"total": str(total), "key": key},
+        data={"total": str(total), "key": key, "status": status},
     )
     transaction.on_commit(lambda: _after_issue(invoice.pk))
     return invoice
+
+
+def _lines(invoice: Invoice, sections: list[assembly.Section]) -> list[InvoiceLine]:
+    """Each section's lines in turn, with the API, plan and provider of its subscription."""
+    rows, position = [], 0
+    for section in sections:
+        subscription = section.subscription
+        plan, api = subscription.plan, subscription.api
+        for line in section.lines:
+            carried = section.carried.get(line)
+            rows.append(
+                InvoiceLine(
+                    invoice=invoice,
+                    kind=line.kind,
+                    description=line.description,
+                    quantity=line.quantity,
+                    unit_price=line.unit_price,
+                    amount=line.amount,
+                    period_start=line.period_start,
+                    period_end=line.period_end,
+                    api=api,
+                    plan=plan,
+                    provider_id=api.organization_id,
+                    subscription=subscription,
+                    carried_invoice=carried,
+                    position=position,
+                )
+            )
+            position += 1
+    return rows
 
 
 def _after_issue(invoice_id: int) -> None:
@@ -209,6 +276,8 @@ def _after_issue(invoice_id: int) -> None:
 def _issue_text(invoice: Invoice) -> str:
     if invoice.status == InvoiceStatus.PAID:
         return "Credits cover it: there is nothing to pay."
+    if invoice.status in (InvoiceStatus.CARRIED, InvoiceStatus.UNCOLLECTIBLE):
+        return invoice.memo
     if invoice.collection_method == CollectionMethod.MANUAL:
         return f"Due by {invoice.due_at:%b %-d, %Y}. {settings.MANUAL_PAYMENT_INSTRUCTIONS}"
     return "Your card on file will be charged automatically."
@@ -219,12 +288,16 @@ def _stamp(moment: datetime) -> str:
 
 
 def invoice_first_period(subscription: Subscription) -> Invoice | None:
-    """The fee in advance when a paid subscription starts (none in a trial)."""
+    """The fee in advance when a paid subscription starts (none in a trial), prorated when
+    its first period runs to the organization's billing date."""
+    start, end = subscription.current_period_start, subscription.current_period_end
     lines = rating.first_period_lines(
         subscription_terms(subscription),
-        period_start=subscription.current_period_start,
-        period_end=subscription.current_period_end,
-        in_trial=in_trial(subscription, subscription.current_period_start),
+        period_start=start,
+        period_end=end,
+        in_trial=in_trial(subscription, start),
+        # joined the organization's billing date: the month its first period ends
+        month_start=period_containing(subscription.period_anchor, start)[0],
     )
     return invoice_issue(
         subscription=subscription,
@@ -398,11 +471,18 @@ def refund_leftover_credit(subscription: Subscription) -> Decimal:
     if balance is None or balance.amount <= 0:
         return Decimal(0)
     refunded = Decimal(0)
-    paid = subscription.invoices.filter(status=InvoiceStatus.PAID).order_by("-issued_at", "-pk")
+    paid = Invoice.objects.filter(
+        pk__in=assembly.invoices_of(subscription).filter(status=InvoiceStatus.PAID).values("pk")
+    ).order_by("-issued_at", "-pk")
     for invoice in paid.select_for_update():
         if refund_blocked_by_dispute(invoice):
             continue  # the bank decides that money
-        amount = min(invoice.total - invoice.amount_refunded, balance.amount - refunded)
+        section = invoice.lines.filter(subscription=subscription).aggregate(total=Sum("amount"))
+        amount = min(
+            invoice.total - invoice.amount_refunded,
+            section["total"] or 0,  # a consolidated invoice refunds this section's part only
+            balance.amount - refunded,
+        )
         if amount > 0:
             _refund(invoice, amount, "Unused fee refunded at cancellation", actor=None)
             refunded += amount
@@ -427,34 +507,70 @@ def period_close_charges(subscription: Subscription) -> charges.Charges:
 def close_period(
     subscription_id: int, *, now: datetime | None = None, margin: timedelta = CLOSE_MARGIN
 ) -> Invoice | None:
-    """Rate the ended period, invoice it and roll the subscription on. Safe to repeat and
-    to run in two workers: the subscription row is locked and the invoice key is unique."""
+    """Close the ended period of a subscription together with every subscription of its
+    organization whose period ends at the same billing date: rate each, issue one invoice
+    with a section per subscription, and roll them on. Safe to repeat and to run in two
+    workers: the organization's row, then the subscriptions' rows (in id order), are locked,
+    and the invoice key (the billing date and the subscriptions) is unique."""
     now = now or timezone.now()
     with transaction.atomic():
-        subscription = (
+        row = Subscription.objects.filter(pk=subscription_id)
+        organization_id, end = row.values_list("organization_id", "current_period_end").get()
+        Organization.objects.select_for_update().filter(pk=organization_id).first()
+        group = list(
             Subscription.objects.select_for_update(of=("self",))
             .select_related("plan", "scheduled_plan", "api", "organization", "price_version")
-            .get(pk=subscription_id)
+            .filter(
+                organization_id=organization_id,
+                status__in=SERVING_STATUSES,
+                current_period_end=end,
+                current_period_end__lte=now - margin,
+            )
+            .order_by("pk")
         )
-        if (
-            subscription.status not in SERVING_STATUSES
-            or subscription.current_period_end > now - margin
-        ):
+        if subscription_id not in {subscription.pk for subscription in group}:
             return None
-        due = period_close_charges(subscription)
-        invoice = invoice_issue(
-            subscription=subscription,
-            key=f"period:{subscription.pk}:{_stamp(subscription.current_period_start)}",
-            lines=due.lines,
-            rated=due.rated,
-            period_start=subscription.current_period_start,
-            period_end=subscription.current_period_end,
-            now=now,
-        )
-        subscription = subscription_services.subscription_renew(subscription=subscription)
-        if subscription.status == SubscriptionStatus.CANCELED:
-            refund_leftover_credit(subscription)
+        group = _rated_group(group, subscription_id)
+        invoice = _invoice_billing_date(group, now)
+        for subscription, _ in group:
+            subscription = subscription_services.subscription_renew(subscription=subscription)
+            if subscription.status == SubscriptionStatus.CANCELED:
+                refund_leftover_credit(subscription)
     return invoice
+
+
+def _rated_group(group: list[Subscription], subscription_id: int) -> list[tuple]:
+    """(subscription, its close charges) for the group. A subscription whose rating fails
+    stays out (and due: the next run retries it, on an invoice of its own) so that it does
+    not hold back the others; when it is the one being closed, the close fails."""
+    rated = []
+    for subscription in group:
+        try:
+            with transaction.atomic():
+                rated.append((subscription, period_close_charges(subscription)))
+        except Exception:
+            if subscription.pk == subscription_id:
+                raise
+            logger.warning("subscription %s left out of its billing date", subscription.pk)
+    return rated
+
+
+def _invoice_billing_date(group: list[tuple], now: datetime) -> Invoice | None:
+    """One invoice for the subscriptions of one organization closing at one billing date."""
+    first = group[0][0]
+    sections = [assembly.Section(subscription, due.lines, due.rated) for subscription, due in group]
+    ids = ",".join(str(subscription.pk) for subscription, _ in group)
+    digest = hashlib.sha256(ids.encode()).hexdigest()[:16]
+    return invoice_issue_sections(
+        organization=first.organization,
+        key=f"period:org{first.organization_id}:{_stamp(first.current_period_end)}:{digest}",
+        sections=sections,
+        period_start=min(subscription.current_period_start for subscription, _ in group),
+        period_end=first.current_period_end,
+        now=now,
+        billing_date=True,
+        ending=[sub.pk for sub, _ in group if sub.cancel_at_period_end],
+    )
 
 
 def close_ended_periods(subscription_id: int) -> None:
@@ -501,16 +617,32 @@ def invoice_mark_paid(*, invoice: Invoice, actor=None, paid_at: datetime | None 
             target=invoice,
             data={"total": str(invoice.total)},
         )
-        if not _has_failed_open_invoices(invoice.subscription):
-            subscription_services.subscription_payment_recovered(subscription=invoice.subscription)
+        _recover_subscriptions(invoice)
         transaction.on_commit(lambda: signals.invoice_paid.send(sender=Invoice, invoice=invoice))
     return invoice
 
 
 def _has_failed_open_invoices(subscription: Subscription) -> bool:
-    return subscription.invoices.filter(
-        status=InvoiceStatus.OPEN, payment_failed_at__isnull=False
-    ).exists()
+    return (
+        assembly.invoices_of(subscription)
+        .filter(status=InvoiceStatus.OPEN, payment_failed_at__isnull=False)
+        .exists()
+    )
+
+
+def _invoice_subscriptions(invoice: Invoice) -> list[Subscription]:
+    """The subscriptions of the invoice's sections (all of them share its payment)."""
+    ids = assembly.subscription_ids(invoice)
+    found = Subscription.objects.in_bulk(ids)
+    return [found[pk] for pk in ids if pk in found]
+
+
+def _recover_subscriptions(invoice: Invoice) -> None:
+    """Every subscription of the invoice that no other failed invoice holds back is
+    active again."""
+    for subscription in _invoice_subscriptions(invoice):
+        if not _has_failed_open_invoices(subscription):
+            subscription_services.subscription_payment_recovered(subscription=subscription)
 
 
 @transaction.atomic
@@ -533,7 +665,9 @@ def invoice_payment_failed(*, invoice: Invoice) -> Invoice:
             url=reverse("billing:invoice", args=[invoice.public_id]),
             email_capability="billing",
         )
-    subscription_services.subscription_payment_failed(subscription=invoice.subscription)
+    for subscription in _invoice_subscriptions(invoice):
+        if subscription.status in (SubscriptionStatus.TRIALING, SubscriptionStatus.ACTIVE):
+            subscription_services.subscription_payment_failed(subscription=subscription)
     return invoice
 
 
@@ -582,8 +716,8 @@ def _close_unpaid(invoice: Invoice, status: str, *, actor, from_stripe: bool) ->
             data={"source": "stripe" if from_stripe else "tollgate"},
         )
         # a voided invoice is forgiven: it no longer keeps the gateway at 402
-        if status == InvoiceStatus.VOID and not _has_failed_open_invoices(invoice.subscription):
-            subscription_services.subscription_payment_recovered(subscription=invoice.subscription)
+        if status == InvoiceStatus.VOID:
+            _recover_subscriptions(invoice)
         if not from_stripe and invoice.collection_method == CollectionMethod.STRIPE:
             transaction.on_commit(lambda: _after_close(invoice.pk))
     return invoice

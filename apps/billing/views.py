@@ -13,7 +13,7 @@ from apps.accounts.decorators import member_required
 from apps.core.errors import ServiceError
 from apps.subscriptions.selectors import subscription_for_member
 
-from . import alerts, services
+from . import alerts, assembly, services
 from .collection import collector
 from .forms import AlertsForm
 from .models import InvoiceStatus
@@ -44,11 +44,16 @@ def invoice_detail(request, public_id: str):
     )
     if invoice is None:
         raise Http404("No such invoice.")
+    sections = assembly.sections_of(invoice)
     return render(
         request,
         "billing/invoice_detail.html",
         {
             "invoice": invoice,
+            "sections": sections,
+            "providers": list(
+                dict.fromkeys(section.subscription.api.organization.name for section in sections)
+            ),
             "manual_instructions": settings.MANUAL_PAYMENT_INSTRUCTIONS,
             "print": request.GET.get("print") == "1",
         },

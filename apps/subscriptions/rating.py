@@ -44,6 +44,7 @@ PRORATION_CREDIT = "proration_credit"
 PRORATION_CHARGE = "proration_charge"
 CREDIT_APPLIED = "credit_applied"  # account credit from earlier invoices, used up here
 CREDIT_CARRIED = "credit_carried"  # what credits beyond an invoice's charges carry forward
+CARRIED_FORWARD = "carried"  # an earlier invoice below the minimum charge, collected here
 NEGATIVE_KINDS = (PRORATION_CREDIT, CREDIT_APPLIED)
 
 UNIT_CALL = "call"  # counted whole (apps.subscriptions.models.UNIT_CALL)
@@ -277,10 +278,34 @@ def fee_lines(
 
 
 def first_period_lines(
-    terms: PlanTerms, *, period_start: dt.datetime, period_end: dt.datetime, in_trial: bool
+    terms: PlanTerms,
+    *,
+    period_start: dt.datetime,
+    period_end: dt.datetime,
+    in_trial: bool,
+    month_start: dt.datetime | None = None,
 ) -> list[Line]:
-    """What a subscription costs when it starts: the first fee, in advance (none in a trial)."""
-    return fee_lines(terms, period_start=period_start, period_end=period_end, in_trial=in_trial)
+    """What a subscription costs when it starts: the first fee, in advance (none in a trial).
+    A first period that joins the organization's billing date (it ends at `period_end`,
+    inside the month `month_start` → `period_end`) pays the fee × its share of that month,
+    rounded once, half up; its included units are the plan's."""
+    if month_start is None or month_start >= period_start:
+        return fee_lines(terms, period_start=period_start, period_end=period_end, in_trial=in_trial)
+    if in_trial or not terms.monthly_fee:
+        return []
+    part, whole = Segment(terms, period_start, period_end, month_start, period_end).share
+    name = f" ({terms.name})" if terms.name else ""
+    return [
+        Line(
+            kind=FEE,
+            description=f"Monthly fee{name}, prorated to the billing date",
+            quantity=(Decimal(part) / whole).quantize(Decimal("0.0001")),  # of a month
+            unit_price=terms.monthly_fee,
+            amount=prorate(terms.monthly_fee, part, whole, terms.currency),
+            period_start=period_start,
+            period_end=period_end,
+        )
+    ]
 
 
 def period_lines(

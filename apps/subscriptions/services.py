@@ -42,7 +42,7 @@ from .models import (
     SubscriptionStatus,
     TermReason,
 )
-from .periods import period_bounds, period_index
+from .periods import period_bounds, period_containing, period_index
 from .pricing import describe_plan, validate_plan_terms
 from .rating import PlanTerms, plural_unit
 from .terms import (
@@ -246,6 +246,20 @@ def _check_can_subscribe(organization: Organization, plan: Plan, invite_token: s
         )
 
 
+def billing_anchor(organization: Organization, at: datetime) -> datetime | None:
+    """The organization's billing date: the period anchor of its oldest live subscription
+    (one past its trial), which every subscription it takes out later joins. None for an
+    organization without one: its first subscription's start becomes the date."""
+    return (
+        Subscription.objects.filter(
+            organization=organization, status__in=LIVE_STATUSES, period_anchor__lte=at
+        )
+        .order_by("created_at", "pk")
+        .values_list("period_anchor", flat=True)
+        .first()
+    )
+
+
 def _first_status(subscription: Subscription, needs_card: bool, now: datetime) -> str:
     if needs_card:
         return S.PENDING_PAYMENT
@@ -297,12 +311,16 @@ def _create_locked(*, actor, organization, plan, invite_token, now) -> Subscript
         organization=organization, api=plan.api, plan=plan, created_by=actor, period_anchor=now
     )
     subscription.current_period_start, subscription.current_period_end = period_bounds(now, 0)
+    anchor = billing_anchor(organization, now)
     if plan.trial_days and trial_allowed(organization, plan.api):
         # the trial is a first period of its own; monthly periods are anchored at its end,
         # as Stripe anchors billing cycles after a trial
         trial_end = now + timedelta(days=plan.trial_days)
         subscription.trial_ends_at = subscription.period_anchor = trial_end
         subscription.current_period_end = trial_end
+    elif anchor is not None:  # join the organization's billing date: a shorter first period
+        subscription.period_anchor = anchor
+        subscription.current_period_end = period_containing(anchor, now)[1]
     needs_card = not plan.is_free and collection_hooks.card_required(subscription)
     subscription.status = _first_status(subscription, needs_card, now)
     subscription.manual_invoicing = not plan.is_free and collection_hooks.invoices_manually(

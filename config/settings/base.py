@@ -350,6 +350,9 @@ PAYMENT_GRACE_DAYS = int(env("PAYMENT_GRACE_DAYS", "3"))
 # it is announced (they keep their prices until then).
 PRICE_CHANGE_NOTICE_DAYS = int(env("PRICE_CHANGE_NOTICE_DAYS", "30"))
 PAYOUT_MINIMUM = Decimal(env("PAYOUT_MINIMUM", "10.00"))
+# An invoice total below this is not charged but carried to the organization's next invoice
+# (empty: Stripe's minimum charge for CURRENCY, apps/billing/currency.py; 0: always charge).
+MINIMUM_CHARGE = Decimal(env("MINIMUM_CHARGE")) if env("MINIMUM_CHARGE", "") else None
 # Earnings become payable this many days after the consumer's payment cleared (refunds and
 # disputes come in that window); a lost dispute's Stripe fee is the platform's cost, or the
 # provider's with DISPUTE_FEE_PAYER=provider.

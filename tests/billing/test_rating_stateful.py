@@ -10,6 +10,10 @@ After every step, for the consumer's organization:
 - every segment that has ended holds exactly the units used in it as invoiced (none twice,
   none never), and usage of a segment still running is not invoiced yet;
 - invoice totals, the credit balance and refunds reconcile with the lines;
+- with a minimum charge of $2 (so that carrying is common): every rated line is charged
+  or written off exactly once, on its own invoice or on the one invoice that collected it
+  ("Carried from TG-…" lines add up to the carried invoice), no open invoice is below the
+  minimum, and what is still carried is below it;
 - each period is invoiced at most once."""
 
 from collections import defaultdict
@@ -29,7 +33,14 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 
 from apps.billing import runs
 from apps.billing import services as billing
-from apps.billing.models import CreditBalance, Invoice, InvoiceLine, RatedUsage, Refund
+from apps.billing.models import (
+    CreditBalance,
+    Invoice,
+    InvoiceLine,
+    InvoiceStatus,
+    RatedUsage,
+    Refund,
+)
 from apps.core.errors import ServiceError
 from apps.subscriptions import services
 from apps.subscriptions.models import Subscription, SubscriptionStatus
@@ -42,6 +53,8 @@ CENT = Decimal("0.01")
 START = datetime(2026, 1, 31, 9, 0, tzinfo=UTC)  # month ends clamp: Jan 31 → Feb 28 → …
 CLOSE_MARGIN = timedelta(minutes=1)
 CREDIT_KINDS = ("credit_carried", "credit_applied")
+CARRIED = "carried"  # "Carried from TG-…": an invoice below the minimum charge, collected later
+MINIMUM = Decimal("2.00")  # a minimum charge high enough that lives below it are common
 
 
 def money(amount: Decimal) -> Decimal:
@@ -606,8 +619,8 @@ class RatingMachine(RuleBasedStateMachine):
         if not hasattr(self, "ref"):
             return
         for ref in self.ref.subscriptions:
-            lines = InvoiceLine.objects.filter(invoice__subscription_id=ref.pk)
-            billed = _sum(lines.exclude(kind__in=CREDIT_KINDS), "amount")
+            lines = InvoiceLine.objects.filter(subscription_id=ref.pk)  # its sections
+            billed = _sum(lines.exclude(kind__in=(*CREDIT_KINDS, CARRIED)), "amount")
             assert billed == ref.expected, f"invoiced {billed}, the docs say {ref.expected}"
             rated = {
                 row.period_start: row.units
@@ -627,26 +640,30 @@ class RatingMachine(RuleBasedStateMachine):
     def totals_credits_and_refunds_reconcile_with_the_lines(self):
         if not hasattr(self, "ref"):
             return
-        for ref in self.ref.subscriptions:
-            invoices = Invoice.objects.filter(subscription_id=ref.pk)
-            totals = _sum(invoices, "total")
-            plain = _sum(
-                InvoiceLine.objects.filter(invoice__subscription_id=ref.pk).exclude(
-                    kind__in=CREDIT_KINDS
-                ),
-                "amount",
+        invoices = Invoice.objects.filter(organization=self.org)
+        lines = InvoiceLine.objects.filter(invoice__organization=self.org)
+        rated = lines.exclude(kind=CARRIED)  # a carried line re-bills an earlier invoice
+        credits = _sum(rated.filter(kind__in=CREDIT_KINDS), "amount")
+        balance = _sum(CreditBalance.objects.filter(subscription__organization=self.org), "amount")
+        refunded = _sum(Refund.objects.filter(invoice__organization=self.org), "amount")
+        assert credits == balance + refunded
+        # consolidated invoicing + carry-over: every rated line is charged (or written off)
+        # exactly once, on its own invoice or on the one that collected it
+        pending = invoices.filter(status=InvoiceStatus.CARRIED, carried_into=None)
+        charged = invoices.exclude(status=InvoiceStatus.CARRIED)
+        assert _sum(charged, "total") + _sum(pending, "total") == _sum(rated, "amount")
+        for carried in invoices.filter(status=InvoiceStatus.CARRIED):
+            collecting = set(
+                lines.filter(carried_invoice=carried).values_list("invoice_id", flat=True)
             )
-            balance = (
-                CreditBalance.objects.filter(subscription_id=ref.pk)
-                .values_list("amount", flat=True)
-                .first()
-                or 0
-            )
-            refunded = _sum(Refund.objects.filter(invoice__subscription_id=ref.pk), "amount")
-            assert totals == plain + balance + refunded
-            assert all(invoice.total >= 0 for invoice in invoices)
-            periods = list(invoices.filter(key__startswith="period:").values_list("key", flat=True))
-            assert len(periods) == len(set(periods))
+            assert collecting == ({carried.carried_into_id} if carried.carried_into_id else set())
+            collected = carried.total if carried.carried_into_id else 0
+            assert _sum(lines.filter(carried_invoice=carried), "amount") == collected
+            assert 0 < carried.total < MINIMUM
+        assert all(invoice.total >= 0 for invoice in invoices)
+        assert not charged.filter(status=InvoiceStatus.OPEN, total__lt=MINIMUM).exists()
+        periods = list(invoices.filter(key__startswith="period:").values_list("key", flat=True))
+        assert len(periods) == len(set(periods))
 
     @invariant()
     def the_subscription_follows_the_reference(self):
@@ -670,5 +687,6 @@ RatingMachine.TestCase.settings = settings(
 
 
 @pytest.mark.django_db
-def test_random_subscription_lives_are_billed_as_the_docs_say():
+def test_random_subscription_lives_are_billed_as_the_docs_say(settings):
+    settings.MINIMUM_CHARGE = MINIMUM
     RatingMachine.TestCase().runTest()

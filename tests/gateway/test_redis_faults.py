@@ -8,7 +8,7 @@ import time
 import pytest
 import requests
 
-from tests.gateway.conftest import flush_all
+from tests.gateway.conftest import flush_all, settle
 from tests.gateway.faults import (
     RedisProcess,
     bill_per_call,
@@ -168,19 +168,110 @@ def test_redis_without_aof_fails_closed_until_it_persists(world, owned_redis, se
     assert len(_assert_exact(world)) == 6
 
 
+def _written_twice(redis_url: str, subscription_id: int) -> set[str]:
+    """Request ids whose completion is both in the Redis stream and in the database queue:
+    a write that timed out (so the gateway wrote it to the database) and then happened."""
+    import redis as redis_py
+
+    from apps.metering.events import COMPLETED, CallEvent
+    from apps.metering.models import UsageEvent
+    from apps.metering.redis_layout import shard_count, shard_for, stream_key
+
+    def completed(texts) -> set[str]:
+        events = [CallEvent.decode(text) for text in texts]
+        return {e.request_id for e in events if e.kind == COMPLETED}
+
+    client = redis_py.Redis.from_url(redis_url)
+    try:
+        stream = stream_key(shard_for(subscription_id, 0, shard_count()))
+        in_redis = completed(f[b"d"].decode() for _, f in client.xrange(stream))
+    finally:
+        client.close()
+    return in_redis & completed(UsageEvent.objects.values_list("data", flat=True))
+
+
 def test_a_redis_stall_past_the_timeout_is_reconciled_not_counted_twice(
     world, counter_store, settings
 ):
     """SIGSTOP for longer than the client timeout: the gateway's writes time out and go to
-    the database, Redis then runs them too when it resumes. Each call counts once."""
+    the database, and Redis runs those already sent when it resumes. Stalls repeat until a
+    completion sits in both places (it depends on what was on the wire at the SIGSTOP);
+    each call still counts once."""
     settings.GATEWAY_FAIL_OPEN = True
     bill_per_call(world)
+    twice: set[str] = set()
     with Load(world, threads=6) as load:
         load.wait_for(30)
-        counter_store.pause()
-        time.sleep(2.0)  # four timeouts long
-        counter_store.resume()
-        load.wait_for(40)
+        for _ in range(8):
+            counter_store.pause()
+            time.sleep(1.2)  # more than twice the 0.5 s timeout
+            counter_store.resume()
+            load.wait_for(20)
+            twice = _written_twice(counter_store.url, world.subscription.pk)
+            if twice:
+                break
+    assert twice, "no stall left a completion in both Redis and the database"
     assert set(load.answers) == {200}
     served = _assert_exact(world)
+    assert twice <= served
     assert len(served) == len(load.answers)
+
+
+def _wait_queued(count: int, timeout: float = 10) -> None:
+    """Until `count` completions wait in the database queue (recorded after the answers)."""
+    from apps.metering.models import UsageEvent
+
+    deadline = time.monotonic() + timeout
+    while UsageEvent.objects.count() < count:
+        assert time.monotonic() < deadline, f"{UsageEvent.objects.count()} queued, not {count}"
+        time.sleep(0.05)
+
+
+def _quota_counter(redis_url: str, subscription) -> int:
+    import redis as redis_py
+
+    from apps.metering.redis_layout import quota_key
+
+    client = redis_py.Redis.from_url(redis_url)
+    try:
+        period_start = int(subscription.current_period_start.timestamp())
+        return int(client.get(quota_key(subscription.pk, period_start)))
+    finally:
+        client.close()
+
+
+def test_a_quota_counter_lost_with_redis_is_rebuilt_to_the_truth_and_holds(
+    world, owned_redis, settings
+):
+    """Redis without AOF (failing open: usage goes to the database queue) is killed -9 and
+    restarted while calls wait in that queue. The counter it lost is rebuilt from the
+    aggregates plus the queue — not from the aggregates alone — so the hard quota holds."""
+    from apps.subscriptions.models import Plan
+
+    redis = owned_redis(aof=False)
+    settings.COUNTER_REDIS_URL = redis.url
+    settings.GATEWAY_FAIL_OPEN = True
+    Plan.objects.filter(pk=world.plan.pk).update(included_units=40, hard_limit=True)
+    for _ in range(10):
+        assert world.call().status_code == 200
+    settle(10)  # in the aggregates
+    for _ in range(15):
+        assert world.call().status_code == 200
+    _wait_queued(15)  # not flushed: waiting in the database queue
+    redis.kill9()
+    redis.restart()  # still without AOF: the quota counter is gone
+    assert world.call().status_code == 200  # its admission rebuilds the counter
+    served = served_request_ids(world.upstream)
+    assert len(served) == 26
+    assert _quota_counter(redis.url, world.subscription) == 26 * 1000
+    with Load(world) as load:
+        deadline = time.monotonic() + 20
+        while load.answers.count(429) < 8:
+            assert time.monotonic() < deadline, f"never refused: {load.answers[-10:]}"
+            time.sleep(0.02)
+    assert load.answers.count(200) == 40 - 26  # the quota holds: not one call beyond it
+    _settle_everything(world)
+    served = served_request_ids(world.upstream)
+    assert len(served) == 40
+    assert metered_request_ids() == served
+    assert metered_calls(world.subscription) == 40

@@ -130,3 +130,10 @@ def stripe_mock(settings, monkeypatch):
     monkeypatch.setattr(stripe, "enable_telemetry", False)
     with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
         yield mock
+
+
+@pytest.fixture(autouse=True)
+def _charge_every_amount(settings):
+    """Ledger tests pay invoices of a few cents: no minimum charge carries them here (the
+    carry is billing's, tested in tests/billing/test_consolidated_invoices.py)."""
+    settings.MINIMUM_CHARGE = Decimal(0)
