@@ -90,6 +90,7 @@ class ProviderAnalyticsView(OrganizationScopedMixin, APIView):
                         "error_rate_percent": round(totals["error_rate"], 3),
                     },
                     "latency_ms": {name: totals[name] for name in ("p50", "p95", "p99")},
+                    "refused": board.refused,
                     "revenue": _revenue(board.money) if shows_money else None,
                     "series": board.series,
                     "endpoints": [_endpoint(row) for row in board.endpoints],

@@ -121,6 +121,10 @@ class ProviderAnalyticsOutput(serializers.Serializer):
     billable_units = serializers.DecimalField(max_digits=26, decimal_places=6)
     errors = ProviderErrorsOutput()
     latency_ms = LatencyOutput()
+    refused = RefusedOutput(
+        help_text="Calls with a valid key the gateway refused (quota, rate limit, not "
+        "subscribed…): never forwarded to your API, never billed."
+    )
     revenue = RevenueOutput(allow_null=True, help_text="Members who may see billing only.")
     series = SeriesPoint(many=True)
     endpoints = ProviderEndpointOutput(many=True)

@@ -68,12 +68,25 @@ def period_refusals(subscription, period_start: datetime) -> dict:
     """A subscription's refused calls in one billing period: the total, by code (with its
     status) and by key id."""
     rows = RefusedCalls.objects.filter(subscription=subscription, period_start=period_start)
+    by_key = {r["api_key_id"]: r["n"] for r in rows.values("api_key_id").annotate(n=Sum("calls"))}
+    return {**refusals_by_code(rows), "by_key": by_key}
+
+
+def refusals_by_code(rows) -> dict:
+    """Refusal rows added up: the total and, per code (with its status), the calls."""
     by_code = [
         {"code": r["code"], "status": r["status"], "calls": r["n"]}
         for r in rows.values("code", "status").annotate(n=Sum("calls")).order_by("-n", "code")
     ]
-    by_key = {r["api_key_id"]: r["n"] for r in rows.values("api_key_id").annotate(n=Sum("calls"))}
-    return {"total": sum(r["calls"] for r in by_code), "by_code": by_code, "by_key": by_key}
+    return {"total": sum(r["calls"] for r in by_code), "by_code": by_code}
+
+
+def refusals_of_apis(organization, rng, api=None):
+    """The refusal rows of a provider's APIs in the range (every consumer's, no key ids)."""
+    rows = RefusedCalls.objects.filter(
+        api__organization=organization, hour__gte=rng.start, hour__lt=rng.end
+    )
+    return rows if api is None else rows.filter(api=api)
 
 
 def refusals_of_keys(key_ids, rng):

@@ -246,7 +246,7 @@ def test_the_usage_api_tells_a_developer_there_are_no_charges_to_see(world):
 def test_the_usage_csv_leaves_the_estimate_column_out_for_a_developer(world, client):
     response = world.session(client, Role.DEVELOPER).get("/console/usage/?export=subscriptions")
     header = next(csv.reader(io.StringIO(response.content.decode())))
-    assert header == ["api", "plan", "calls", "units", "errors", "p50_ms"]
+    assert header == ["api", "plan", "calls", "units", "errors", "refused", "p50_ms"]
 
 
 # Paid changes: the refused change nothing.

@@ -155,3 +155,19 @@ def test_the_request_log_csv_has_the_error_code(owner_client, world):
 
 def _csv(response) -> list[list[str]]:
     return list(csv.reader(io.StringIO(response.content.decode())))
+
+
+def test_providers_see_how_many_calls_to_their_apis_were_refused(outsider, other_org, world):
+    _record_refusals(world)
+    client, _ = bearer_client(outsider, other_org)
+    body = client.get("/api/v1/provider/analytics/").json()
+    assert body["refused"] == {
+        "total": 12,
+        "by_code": [
+            {"code": "rate_limited", "status": 429, "calls": 7},
+            {"code": "not_subscribed", "status": 403, "calls": 3},
+            {"code": "quota_exceeded", "status": 429, "calls": 2},
+        ],
+    }
+    one = client.get("/api/v1/provider/analytics/", {"api": world["api"].slug}).json()
+    assert one["refused"]["total"] == 9

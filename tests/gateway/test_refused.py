@@ -8,11 +8,14 @@ from decimal import Decimal
 
 import pytest
 import requests
+from django.db import transaction
 from django.db.models import Sum
 
 from apps.catalog.models import ApiStatus
 from apps.core.invalidation import publish_invalidation
 from apps.keys.services import api_key_create, api_key_revoke
+from apps.metering.events import REFUSED, CallEvent, merge_refusals
+from apps.metering.flush import apply_events, claim
 from apps.metering.models import RefusedCalls, UsageAggregate
 from apps.subscriptions.models import Plan
 from tests.catalog.factories import ApiFactory
@@ -142,3 +145,41 @@ def test_the_request_log_shows_refused_calls_with_their_code(world):
     assert refused_line["s"] == 429
     assert refused_line["c"] == "quota_exceeded"
     assert (refused_line["m"], refused_line["p"], refused_line["u"]) == ("GET", "/echo", "0")
+
+
+def _refusal(n: int, code: str = "rate_limited", hour_ms: int = 0) -> CallEvent:
+    return CallEvent(
+        ts_ms=1_800_000_000_000 + hour_ms + n,
+        subscription_id=0,
+        api_key_id=7,
+        endpoint_id=None,
+        period_start=0,
+        status=429,
+        latency_ms=0,
+        units_micro=0,
+        gateway_error=True,
+        bytes_in=0,
+        bytes_out=0,
+        request_id=f"r{code[:4]}{hour_ms}{n}",
+        kind=REFUSED,
+        code=code,
+    )
+
+
+def test_a_batch_of_refusals_is_one_event_per_bucket_and_counts_once():
+    events = [_refusal(n) for n in range(50)] + [_refusal(0, "quota_exceeded")]
+    events.append(_refusal(0, hour_ms=3_600_000))  # the next hour: a bucket of its own
+    merged = merge_refusals(events)
+    assert [(e.code, e.count, e.request_id) for e in merged] == [
+        ("rate_limited", 50, "rrate00"),
+        ("quota_exceeded", 1, "rquot00"),
+        ("rate_limited", 1, "rrate36000000"),
+    ]
+    assert CallEvent.decode(merged[0].encode()) == merged[0]
+    assert merged[1].encode().count("|") == 15  # a count of 1 keeps the 16-field format
+    with transaction.atomic():
+        apply_events(claim(merged))
+        apply_events(claim(merged))  # the same batch again (a fallback copy): counted once
+        apply_events(claim([_refusal(99)]))
+    assert _refused(api_key_id=7) == {"rate_limited": 52, "quota_exceeded": 1}
+    assert RefusedCalls.objects.count() == 3
