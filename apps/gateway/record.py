@@ -12,10 +12,9 @@ from decimal import Decimal
 from apps.metering.events import REFUSED, STARTED, CallEvent
 
 from .forward import Outcome
-from .resolve import Call
+from .resolve import Call, split_path
 
 logger = logging.getLogger("tollgate.gateway")
-PREFIX = b"/gw/"
 MICRO = 1_000_000
 NS_PER_MS = 1_000_000
 # The units rule: a non-negative decimal with at most six decimal places ("12", "0.5",
@@ -136,7 +135,7 @@ async def refused(state, caller, code: str, status: int, request_id: str, scope)
     )
     line = None
     if subscription is not None:
-        path = (scope.get("raw_path") or scope["path"].encode()).split(b"?", 1)[0]
+        path = split_path(scope)[1]  # as the upstream would have seen it
         line = json.dumps(
             {
                 "t": round(now, 3),
@@ -144,7 +143,7 @@ async def refused(state, caller, code: str, status: int, request_id: str, scope)
                 "key": caller.key.prefix,
                 "m": scope["method"],
                 "e": event.endpoint_id,
-                "p": path[len(PREFIX) + len(caller.api.slug) :].decode("latin-1")[:120],
+                "p": path.decode("latin-1")[:120],
                 "s": status,
                 "ms": 0,
                 "u": "0",

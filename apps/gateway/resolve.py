@@ -55,7 +55,7 @@ class Caller:
     endpoint_id: int | None = None  # not looked up for a refusal
 
 
-def _split_path(scope) -> tuple[str, bytes, str]:
+def split_path(scope) -> tuple[str, bytes, str]:
     raw = scope.get("raw_path") or scope["path"].encode()
     raw = raw.split(b"?", 1)[0]
     slash = raw.find(b"/", 4)
@@ -132,7 +132,7 @@ def _check_status(subscription: SubscriptionSnapshot, now: float) -> None:
 
 async def resolve(state, scope, request_id: str) -> Call:
     now = time.time()
-    paths = slug, upstream_path, _ = _split_path(scope)
+    paths = slug, upstream_path, _ = split_path(scope)
     if leaves_base_path(upstream_path):  # before any lookup: the upstream must never see it
         raise Refused("invalid_path")
     api = await _api(state, slug)
