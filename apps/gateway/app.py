@@ -51,9 +51,7 @@ class Gateway:
             )
             caller = call or refused.caller
             if caller is not None:  # a known key: the consumer sees the refusal counted
-                await asyncio.shield(
-                    record.refused(state, caller, refused.code, status, request_id, scope)
-                )
+                record.refused(state, caller, refused.code, status, request_id, scope)
             return
         outcome = forward.Outcome()
         try:

@@ -107,11 +107,12 @@ def _log_line(call: Call, outcome: Outcome, latency_ms: int, units_micro: int) -
 UNCOUNTED = frozenset({"gateway_unavailable"})
 
 
-async def refused(state, caller, code: str, status: int, request_id: str, scope) -> None:
+def refused(state, caller, code: str, status: int, request_id: str, scope) -> None:
     """Count a call refused although its key was known (`caller`: a resolved Call, or the
     resolve.Caller a refusal carries): per key, subscription and code, never billed, no
-    quota. Written through the same store and flush as calls; the subscription's request
-    log shows it with its code. Unknown keys are not counted (nobody to show them to)."""
+    quota. Written through the same store and flush as calls (held for the next write:
+    nothing here waits); the subscription's request log shows it with its code. Unknown
+    keys are not counted (nobody to show them to)."""
     if code in UNCOUNTED:
         return
     subscription = caller.subscription
@@ -151,7 +152,7 @@ async def refused(state, caller, code: str, status: int, request_id: str, scope)
             },
             separators=(",", ":"),
         )
-    await state.store.record(event, reserved_milli=0, log_line=line)
+    state.store.hold_refusal(event, line)
 
 
 async def record(state, call: Call, admission, outcome: Outcome, started: float) -> None:
