@@ -183,3 +183,32 @@ def test_a_batch_of_refusals_is_one_event_per_bucket_and_counts_once():
         apply_events(claim([_refusal(99)]))
     assert _refused(api_key_id=7) == {"rate_limited": 52, "quota_exceeded": 1}
     assert RefusedCalls.objects.count() == 3
+
+
+def test_a_flood_of_refusals_is_one_write_per_bucket(counter_store):
+    """Held refusals are written together within REFUSAL_BATCH_S: 200 refused calls of one
+    key and code are one queued event (one stream entry), and still count 200."""
+    import asyncio
+
+    from apps.metering.models import UsageEvent
+    from apps.metering.stores import make_store
+
+    async def flood():
+        store = make_store()
+        for n in range(200):
+            store.hold_refusal(_refusal(n), None)
+        await asyncio.sleep(0.3)  # past REFUSAL_BATCH_S: written without any completion
+        queued = await _queued(store)
+        await store.close()
+        return queued
+
+    async def _queued(store):
+        if counter_store == "redis":
+            return await store.client.xlen("tg:usage")
+        from asgiref.sync import sync_to_async
+
+        return await sync_to_async(UsageEvent.objects.count)()
+
+    assert asyncio.run(flood()) == 1
+    flush_all()
+    assert _refused(api_key_id=7) == {"rate_limited": 200}

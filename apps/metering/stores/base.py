@@ -86,6 +86,10 @@ class CounterStore:
         """The held refusals waited long enough: write them (each store schedules it)."""
         self.refusal_timer = None
 
+    async def write_refusals(self) -> None:
+        """Write the held refusals now (at close). The Redis store's writer takes them with
+        its next batch (`flush_pending`)."""
+
     async def start_in_fallback(self, start: CallEvent) -> None:
         """Admission could not run (Redis down, failing open): keep the started record in
         the durable fallback instead."""
@@ -99,6 +103,7 @@ class CounterStore:
         return True
 
     async def close(self) -> None:
+        await self.write_refusals()
         if self.maintenance is not None:
             self.maintenance.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):

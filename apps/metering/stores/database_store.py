@@ -51,10 +51,6 @@ class DatabaseStore(CounterStore):
         if refusals:
             await sync_to_async(record_sync)(refusals)
 
-    async def close(self) -> None:
-        await self.write_refusals()
-        await super().close()
-
     async def record_batch(self, items: list[tuple[CallEvent, int, str | None]]) -> None:
         """Several calls in one transaction (what Redis could not take)."""
         await sync_to_async(record_sync)(items)
