@@ -16,6 +16,9 @@ Kinds:
   counted per key and error code (`code`), never billed, never against a quota. The
   gateway merges the refusals of one batch into one event per bucket (`count`, see
   `merge_refusals`), so a flood of 429s costs a stream entry per batch, not per call.
+  Refusals are not among the request ids the flush keeps (`MeteredCall`: billed calls):
+  one that reached two sources (a Redis write that timed out yet happened, and its
+  database fallback) is counted twice — never billed either way.
 
 Formats: version 3 (this; a 17th field `count` only when it is not 1); version 2 (units in
 millionths, no request id) and version 1 (milli-units) entries still in a stream or queue at
@@ -128,9 +131,7 @@ class CallEvent:
 
 def merge_refusals(events: list[CallEvent]) -> list[CallEvent]:
     """The events, with the refusals of one bucket merged into the first of them (its
-    request id, the sum of their counts). Deterministic: the same batch merges the same
-    way wherever it is written (Redis, or the database when Redis failed), so the flush's
-    request-id check still counts it once."""
+    request id, the sum of their counts)."""
     merged: list[CallEvent] = []
     first: dict[tuple, int] = {}
     for event in events:

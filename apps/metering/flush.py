@@ -35,7 +35,7 @@ from django.utils import timezone
 
 from apps.subscriptions.selectors import timelines_for
 
-from .events import ORPHANED, CallEvent
+from .events import ORPHANED, REFUSED, CallEvent
 from .models import (
     COUNT_FIELDS,
     LATENCY_BUCKETS_MS,
@@ -233,7 +233,9 @@ def claim(events: list[CallEvent]) -> list[CallEvent]:
     flush racing for the same id waits on the unique index and then finds it taken."""
     fresh, by_id = [], {}
     for event in events:
-        if not event.request_id:  # recorded before request ids existed
+        # recorded before request ids existed; or a refusal: never billed, so not kept
+        # among the counted ids (which are the billed calls, one each)
+        if not event.request_id or event.kind == REFUSED:
             fresh.append(event)
         else:
             by_id.setdefault(event.request_id, event)

@@ -16,7 +16,7 @@ from apps.core.invalidation import publish_invalidation
 from apps.keys.services import api_key_create, api_key_revoke
 from apps.metering.events import REFUSED, CallEvent, merge_refusals
 from apps.metering.flush import apply_events, claim
-from apps.metering.models import RefusedCalls, UsageAggregate
+from apps.metering.models import MeteredCall, RefusedCalls, UsageAggregate
 from apps.subscriptions.models import Plan
 from tests.catalog.factories import ApiFactory
 from tests.gateway.conftest import flush_all, make_plan, subscribe
@@ -179,10 +179,10 @@ def test_a_batch_of_refusals_is_one_event_per_bucket_and_counts_once():
     assert merged[1].encode().count("|") == 15  # a count of 1 keeps the 16-field format
     with transaction.atomic():
         apply_events(claim(merged))
-        apply_events(claim(merged))  # the same batch again (a fallback copy): counted once
-        apply_events(claim([_refusal(99)]))
+        apply_events(claim([_refusal(99)]))  # the same bucket later: added to its row
     assert _refused(api_key_id=7) == {"rate_limited": 52, "quota_exceeded": 1}
     assert RefusedCalls.objects.count() == 3
+    assert not MeteredCall.objects.exists()  # the counted ids are billed calls only
 
 
 def test_a_flood_of_refusals_is_one_write_per_bucket(counter_store):
