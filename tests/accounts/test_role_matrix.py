@@ -267,7 +267,7 @@ PAID_CHANGES = [
         "plan change page",
         lambda w, c: c.post(
             f"/console/subscriptions/{w.subscription.public_id}/change/",
-            {"plan": w.cheaper.pk},
+            {"plan": w.cheaper.pk, "confirm": "1"},
         ),
         lambda w: Subscription.objects.get(pk=w.subscription.pk).scheduled_plan_id == w.cheaper.pk,
     ),
