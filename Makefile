@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 export DJANGO_SETTINGS_MODULE ?= config.settings.local
 
-.PHONY: run install migrate seed serve test test-fast lint format bench clean
+.PHONY: run install migrate seed serve test test-fast lint format bench bench-faults clean
 
 run: install migrate seed serve ## install, migrate, seed the demo, serve on http://127.0.0.1:8000
 
@@ -45,6 +45,9 @@ format: install
 
 bench: install
 	bash bench/run_all.sh
+
+bench-faults: install
+	$(VENV)/bin/python bench/fault_bench.py
 
 clean:
 	rm -rf .run staticfiles .pytest_cache

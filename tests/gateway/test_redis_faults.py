@@ -97,11 +97,18 @@ class Load:
             time.sleep(0.02)
 
 
-def _settle_everything(world) -> None:
-    """Flush until nothing waits anywhere (streams, database queue, started records)."""
-    time.sleep(0.3)  # the last completions leave the gateway after their answers
-    flush_all()
-    time.sleep(1.1)  # started records of calls that never completed age past the timeout
+def _settle_everything(world, timeout: float = 15) -> None:
+    """Flush until every call the upstream served is counted (completions leave the gateway
+    after their answers; a started record without one is billed once it is older than the
+    orphan timeout), then once more for any copy still waiting somewhere."""
+    deadline = time.monotonic() + timeout
+    while True:
+        flush_all()
+        if served_request_ids(world.upstream) <= metered_request_ids():
+            break
+        if time.monotonic() > deadline:
+            break  # the assertions say what is missing
+        time.sleep(0.1)
     flush_all()
 
 
