@@ -6,7 +6,7 @@ from celery import shared_task
 
 from apps.subscriptions import services as subscription_services
 
-from . import runs, services
+from . import dunning, runs, services
 from .collection import collector
 from .models import Invoice, Refund
 
@@ -27,6 +27,14 @@ def close_due_periods() -> int:
         except Exception:  # one bad subscription must not stop the others
             logger.exception("late usage of subscription %s failed", subscription_id)
     return closed
+
+
+@shared_task(ignore_result=True)
+def run_dunning() -> dict:
+    """Beat, hourly: the retries of failed payments that are due, and the cancellation of
+    subscriptions unpaid for UNPAID_CANCEL_DAYS (dunning.py)."""
+    report = dunning.run()
+    return {"retried": report.retried, "canceled": report.canceled, "failed": report.failed}
 
 
 # calls to the payment provider: retried with backoff when the network fails

@@ -235,6 +235,7 @@ CELERY_BEAT_SCHEDULE = {
         "task": "apps.billing.tasks.close_due_periods",
         "schedule": crontab(minute="*/5"),
     },
+    "run-dunning": {"task": "apps.billing.tasks.run_dunning", "schedule": crontab(minute=23)},
     "purge-expired-invitations": {
         "task": "apps.accounts.tasks.purge_expired_invitations",
         "schedule": crontab(minute=30, hour=3),
@@ -346,6 +347,14 @@ SPECTACULAR_SETTINGS = {
 CURRENCY = env("CURRENCY", "USD").upper()
 PLATFORM_FEE_PERCENT = Decimal(env("PLATFORM_FEE_PERCENT", "20"))
 PAYMENT_GRACE_DAYS = int(env("PAYMENT_GRACE_DAYS", "3"))
+# Dunning: after a failed payment, Tollgate charges the invoice again this many days after
+# the first failure (Stripe's Smart Retries default to about 4-8 tries over 2 weeks). After
+# the last retry fails, the invoice's subscriptions are `unpaid` (gateway 402, no fees), and
+# UNPAID_CANCEL_DAYS later they are cancelled with a final usage invoice.
+DUNNING_RETRY_DAYS = tuple(
+    int(day) for day in env("DUNNING_RETRY_DAYS", "1,3,7,14").split(",") if day.strip()
+)
+UNPAID_CANCEL_DAYS = int(env("UNPAID_CANCEL_DAYS", "30"))
 # A provider's price change reaches existing subscribers no sooner than this many days after
 # it is announced (they keep their prices until then).
 PRICE_CHANGE_NOTICE_DAYS = int(env("PRICE_CHANGE_NOTICE_DAYS", "30"))
