@@ -12,7 +12,6 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from apps.accounts.decorators import member_required
-from apps.billing import services as billing_services
 from apps.catalog import selectors as catalog_selectors
 from apps.catalog.console_views import provider_api_or_404, render_provider_page
 from apps.core.dates import parse_day
@@ -92,6 +91,9 @@ def _subscription_or_404(request, public_id: str):
 # Later apps add panels to a subscription's page: functions (request, subscription) -> dict
 # with "template" and context (usage, invoices, alerts).
 subscription_panels: list = []
+# Billing sets this (it sits above subscriptions): (actor, subscription, plan, at_once) ->
+# the preview of the invoice a plan change makes.
+plan_change_preview = None
 
 
 @member_required("view")
@@ -202,7 +204,7 @@ def subscription_change(request, public_id: str):
 
 
 def _confirm_change(request, subscription, plan, at_once: bool):
-    preview = billing_services.plan_change_preview(
+    preview = plan_change_preview(
         actor=request.user, subscription=subscription, plan=plan, at_once=at_once
     )
     return render(
