@@ -220,7 +220,9 @@ def _create(organization, key, sections, number, now, period, *, final: bool) ->
         target=invoice,
         data={"total": str(total), "key": key, "status": status},
     )
-    transaction.on_commit(lambda: _after_issue(invoice.pk))
+    # robust: the invoice is issued whatever happens after the commit (a broker that is down
+    # leaves it open and collectable: the collection retry job sends it)
+    transaction.on_commit(lambda: _after_issue(invoice.pk), robust=True)
     return invoice
 
 
@@ -258,8 +260,6 @@ def _after_issue(invoice_id: int) -> None:
     from .tasks import collect_invoice
 
     invoice = Invoice.objects.select_related("organization").get(pk=invoice_id)
-    if invoice.status == InvoiceStatus.OPEN:
-        collect_invoice.delay(invoice_id)
     notify(
         organization=invoice.organization,
         kind="invoice.issued",
@@ -271,6 +271,10 @@ def _after_issue(invoice_id: int) -> None:
     signals.invoice_issued.send(sender=Invoice, invoice=invoice)
     if invoice.status == InvoiceStatus.PAID:
         signals.invoice_paid.send(sender=Invoice, invoice=invoice)
+    if invoice.status == InvoiceStatus.OPEN:
+        # last: if the broker is down this raises (logged), and the invoice waits for the
+        # collection retry job (tasks.retry_collection) instead
+        collect_invoice.delay(invoice_id)
 
 
 def _issue_text(invoice: Invoice) -> str:
@@ -621,8 +625,14 @@ def close_ended_periods(subscription_id: int) -> None:
         close_period(subscription_id, margin=timedelta(0))
 
 
-def due_subscription_ids(now: datetime | None = None) -> list[int]:
+def due_subscription_ids(
+    now: datetime | None = None, *, usage_in_through: datetime | None = None
+) -> list[int]:
+    """Subscriptions whose period has ended (by the close margin); with `usage_in_through`,
+    only those whose period ended by then (their usage is all flushed)."""
     cutoff = (now or timezone.now()) - CLOSE_MARGIN
+    if usage_in_through is not None:
+        cutoff = min(cutoff, usage_in_through)
     return list(
         Subscription.objects.filter(
             status__in=SERVING_STATUSES, current_period_end__lte=cutoff

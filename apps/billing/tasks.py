@@ -1,8 +1,10 @@
 """Billing jobs. Each is idempotent: a repeat, or two workers at once, change nothing twice."""
 
 import logging
+from datetime import timedelta
 
 from celery import shared_task
+from django.utils import timezone
 
 from apps.subscriptions import services as subscription_services
 
@@ -27,6 +29,19 @@ def close_due_periods() -> int:
         except Exception:  # one bad subscription must not stop the others
             logger.exception("late usage of subscription %s failed", subscription_id)
     return closed
+
+
+# an invoice issued this recently may still have its own collection task in the queue
+COLLECTION_RETRY_AFTER = timedelta(minutes=10)
+
+
+@shared_task(ignore_result=True)
+def retry_collection() -> int:
+    """Beat: open card invoices that never reached Stripe (the broker was down when they
+    were issued, or the task gave up on Stripe) are sent again; idempotency keys make a
+    repeat harmless. Returns how many were sent."""
+    older = Invoice.objects.filter(issued_at__lt=timezone.now() - COLLECTION_RETRY_AFTER)
+    return len(runs.retry_collection(older).sent)
 
 
 @shared_task(ignore_result=True)

@@ -11,14 +11,17 @@ from django.db.models.functions import Coalesce, Round, TruncMonth
 from django.utils import timezone
 
 from apps.billing.models import Dispute, DisputeStatus
+from apps.core.models import AuditLog
 from apps.core.money import ZERO, MoneyField, format_money, round_money
 
+from .bank import DETAILS_CHANGED
 from .models import (
     PAID_KINDS,
     REVERSED_KINDS,
     LedgerEntry,
     LedgerKind,
     Payout,
+    PayoutDetails,
     PayoutMethod,
     PayoutStatus,
     ProviderAccount,
@@ -32,6 +35,17 @@ def stripe_configured() -> bool:
 
 def provider_account(organization) -> ProviderAccount | None:
     return ProviderAccount.objects.filter(organization=organization).first()
+
+
+def payout_details(organization) -> PayoutDetails | None:
+    return PayoutDetails.objects.filter(organization=organization).first()
+
+
+def payout_details_history(organization, limit: int = 20):
+    """The audit log's record of changes to the payout details, newest first."""
+    return AuditLog.objects.filter(
+        organization=organization, action=DETAILS_CHANGED
+    ).select_related("actor")[:limit]
 
 
 def fee_percent_for(account: ProviderAccount | None) -> Decimal:

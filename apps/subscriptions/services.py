@@ -581,6 +581,9 @@ def _locked_and_caught_up(subscription: Subscription) -> Subscription:
             .get(pk=subscription.pk)
         )
 
+    # the organization's row first, as the close does (it bills an organization's
+    # subscriptions together): the same lock order, so the two never deadlock
+    Organization.objects.select_for_update().filter(pk=subscription.organization_id).first()
     subscription = locked()
     if subscription.status in SERVING_STATUSES and (
         subscription.current_period_end <= timezone.now()
