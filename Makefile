@@ -4,11 +4,15 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# Emails, jobs and the demo APIs' upstream use SITE_URL; pages follow the address they are
+# served on. Both follow PORT unless SITE_URL is set.
+SITE_URL ?= http://$(HOST):$(PORT)
+export SITE_URL
 export DJANGO_SETTINGS_MODULE ?= config.settings.local
 
 .PHONY: run install migrate seed serve test test-fast lint format bench bench-faults clean
 
-run: install migrate seed serve ## install, migrate, seed the demo, serve on http://127.0.0.1:8000
+run: install migrate seed serve ## install, migrate, seed the demo, serve on http://$(HOST):$(PORT)
 
 $(VENV)/.installed: requirements/base.txt requirements/dev.txt
 	test -x $(PY) || python3 -m venv $(VENV)

@@ -9,8 +9,8 @@ from apps.catalog import views as catalog_views
 from apps.core import metrics as core_metrics
 from apps.core import views as core_views
 
-admin.site.site_header = "Tollgate administration"
-admin.site.site_title = "Tollgate admin"
+admin.site.site_header = f"{settings.SITE_NAME} administration"
+admin.site.site_title = f"{settings.SITE_NAME} admin"
 admin.site.index_title = "Marketplace"
 
 urlpatterns = [
@@ -20,6 +20,7 @@ urlpatterns = [
     path("", include("apps.analytics.urls")),
     path("", include("apps.billing.urls")),
     path("demo-upstreams/", include("apps.demo_upstreams.urls")),
+    path("favicon.ico", core_views.favicon),
     path("healthz", core_views.healthz, name="healthz"),
     path("readyz", core_views.readyz, name="readyz"),
     path("metrics", core_metrics.metrics, name="metrics"),

@@ -152,6 +152,5 @@ def live_site(transactional_db, settings):
 
     port = free_port()
     settings.SITE_URL = f"http://127.0.0.1:{port}"
-    settings.GATEWAY_PUBLIC_URL = f"http://127.0.0.1:{port}/gw"
     with ThreadedUvicorn(application, port) as server:
         yield server

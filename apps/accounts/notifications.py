@@ -7,7 +7,10 @@ from django.db import transaction
 from apps.core.text import one_line
 
 from .models import Notification, Organization
-from .roles import CAPABILITIES
+from .roles import CAPABILITIES, Role
+
+# `email_capability` for what only the owners are told: changes to where money goes
+OWNERS = "owners"
 
 
 def notify(
@@ -20,11 +23,12 @@ def notify(
     email_capability: str | None = "develop",
     audience: str | None = None,
 ) -> Notification:
-    """`audience`: the capability a member needs to see the notice in the console; by
-    default a notice emailed to the billing contacts is money, seen by the roles that see
-    money, and any other is seen by every member."""
+    """`email_capability`: the capability whose members are emailed, or OWNERS.
+    `audience`: the capability a member needs to see the notice in the console; by
+    default a notice emailed to the billing contacts or the owners is money, seen by the
+    roles that see money, and any other is seen by every member."""
     if audience is None:
-        audience = "see_money" if email_capability == "billing" else "view"
+        audience = "see_money" if email_capability in ("billing", OWNERS) else "view"
     notification = Notification.objects.create(
         organization=organization,
         kind=kind,
@@ -43,7 +47,7 @@ def notify(
 
 
 def recipients(organization: Organization, capability: str) -> list[str]:
-    roles = CAPABILITIES[capability]
+    roles = {Role.OWNER} if capability == OWNERS else CAPABILITIES[capability]
     emails = list(
         organization.memberships.filter(role__in=roles, user__is_active=True).values_list(
             "user__email", flat=True

@@ -290,9 +290,9 @@ def _invitation_save(
 
 def _send_invitation(invitation: Invitation, token: str) -> None:
     url = settings.SITE_URL + reverse("invitation_accept", args=[token])
-    context = {"invitation": invitation, "url": url}
+    context = {"invitation": invitation, "url": url, "SITE_NAME": settings.SITE_NAME}
     send_mail(
-        subject=email_subject("[Tollgate] Join ", invitation.organization.name),
+        subject=email_subject(f"[{settings.SITE_NAME}] Join ", invitation.organization.name),
         message=render_to_string("accounts/email/invitation.txt", context),
         from_email=None,
         recipient_list=[invitation.email],

@@ -1,4 +1,5 @@
 from celery import shared_task
+from django.conf import settings
 from django.core.mail import send_mail
 
 from apps.core.text import email_subject
@@ -22,9 +23,9 @@ def send_notification_email(notification_id: int, capability: str) -> int:
     body = notification.body
     if notification.url:
         body = f"{body}\n\n{absolute(notification.url)}".strip()
-    body += f"\n\n— Tollgate, for {notification.organization.name}"
+    body += f"\n\n— {settings.SITE_NAME}, for {notification.organization.name}"
     return send_mail(
-        subject=email_subject("[Tollgate] ", notification.title),
+        subject=email_subject(f"[{settings.SITE_NAME}] ", notification.title),
         message=body,
         from_email=None,
         recipient_list=to,
@@ -42,7 +43,7 @@ def send_staff_email(subject: str, body: str, url: str = "") -> int:
     if url:
         body = f"{body}\n\n{absolute(url)}"
     return send_mail(
-        subject=email_subject("[Tollgate staff] ", subject),
+        subject=email_subject(f"[{settings.SITE_NAME} staff] ", subject),
         message=body,
         from_email=None,
         recipient_list=to,

@@ -14,6 +14,7 @@ from apps.core.forms import add_service_error
 from apps.core.models import AuditLog
 
 from . import services
+from .adapters import remember_invited_email
 from .decorators import member_required
 from .forms import (
     AccessTokenForm,
@@ -209,6 +210,8 @@ def invitation_accept(request, token: str):
             request.session[SESSION_KEY] = membership.organization.public_id
             messages.success(request, f"Welcome to {membership.organization.name}.")
             return redirect("console:home")
+    if not request.user.is_authenticated and invitation.is_pending and not invitation.is_expired:
+        remember_invited_email(request, invitation.email)
     return render(request, "accounts/invitation_accept.html", {"invitation": invitation})
 
 

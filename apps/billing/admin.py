@@ -9,6 +9,7 @@ from django.shortcuts import render
 from django.urls import path, reverse
 
 from apps.core.errors import ServiceError
+from apps.core.templatetags.money import money, money_exact
 from apps.subscriptions.admin import SubscriptionAdmin
 from apps.subscriptions.models import Subscription
 
@@ -22,18 +23,40 @@ from .models import (
     Refund,
     UsageAlert,
 )
+from .templatetags.invoices import quantity
 
 
 class InvoiceLineInline(admin.TabularInline):
+    """The lines as the invoice shows them ($0.0002, not 0.000200)."""
+
     model = InvoiceLine
     fk_name = "invoice"
     extra = 0
     can_delete = False
-    fields = ["subscription", "description", "quantity", "unit_price", "amount", "provider"]
+    fields = [
+        "subscription",
+        "description",
+        "line_quantity",
+        "line_unit_price",
+        "line_amount",
+        "provider",
+    ]
     readonly_fields = fields
 
     def has_add_permission(self, request, obj=None):
         return False
+
+    @admin.display(description="Quantity")
+    def line_quantity(self, line) -> str:
+        return quantity(line.quantity)
+
+    @admin.display(description="Unit price")
+    def line_unit_price(self, line) -> str:
+        return money_exact(line.unit_price, line.invoice.currency)
+
+    @admin.display(description="Amount")
+    def line_amount(self, line) -> str:
+        return money(line.amount, line.invoice.currency)
 
 
 class RefundInline(admin.TabularInline):

@@ -20,7 +20,7 @@ from decimal import Decimal
 from django.db.models import Q, QuerySet, Sum
 
 from apps.subscriptions import rating
-from apps.subscriptions.models import SERVING_STATUSES, Subscription
+from apps.subscriptions.models import SERVING_STATUSES, Subscription, SubscriptionStatus
 
 from .currency import minimum_charge
 from .models import Invoice, InvoiceStatus
@@ -87,9 +87,11 @@ def carried_line(carried: Invoice, amount: Decimal) -> rating.Line:
 
 def goes_on(organization, *, ending: list[int]) -> bool:
     """Whether the organization has a subscription that is invoiced again after this one
-    (`ending`: subscriptions this invoice ends)."""
+    (`ending`: subscriptions this invoice ends). An unpaid one may be: paying reactivates it."""
     return (
-        Subscription.objects.filter(organization=organization, status__in=SERVING_STATUSES)
+        Subscription.objects.filter(
+            organization=organization, status__in=[*SERVING_STATUSES, SubscriptionStatus.UNPAID]
+        )
         .exclude(pk__in=ending)
         .exists()
     )

@@ -27,6 +27,11 @@ class Collector:
     def sync_status(self, invoice) -> None:
         """Tell the payment provider that an invoice was voided or written off here."""
 
+    def retry(self, invoice, attempt: int) -> bool:
+        """Dunning's scheduled retry `attempt` of a failed invoice: charge it again now.
+        True when that paid it. A bank transfer cannot be retried: the day passes unpaid."""
+        return False
+
 
 class ManualCollector(Collector):
     """No Stripe: invoices are paid by bank transfer; staff mark them paid in the admin."""

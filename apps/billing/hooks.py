@@ -44,3 +44,13 @@ class BillingHooks(CollectionHooks):
         from .services import invoice_cancellation
 
         invoice_cancellation(subscription, old_terms=old_terms, at=at)
+
+    def unpaid_ended(self, subscription, *, at) -> None:
+        from .services import invoice_unpaid_end
+
+        invoice_unpaid_end(subscription, at=at)
+
+    def unpaid_recovered(self, subscription, *, at) -> None:
+        from .services import invoice_reactivation
+
+        invoice_reactivation(subscription, at=at)

@@ -71,6 +71,10 @@ class Invoice(TimeStampedModel):
     due_at = models.DateTimeField(null=True, blank=True)
     paid_at = models.DateTimeField(null=True, blank=True)
     payment_failed_at = models.DateTimeField(null=True, blank=True)
+    # dunning (dunning.py): scheduled retries done since the first failure, and when the
+    # next one is due (None: none scheduled, or the schedule is over)
+    payment_retries = models.PositiveSmallIntegerField(default=0)
+    next_payment_attempt_at = models.DateTimeField(null=True, blank=True, db_index=True)
     stripe_invoice_id = models.CharField(max_length=64, blank=True, db_index=True)
     hosted_invoice_url = models.URLField(max_length=500, blank=True)
     # the last Stripe payment attempt that asked the consumer to authenticate (3-D Secure),

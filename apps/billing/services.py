@@ -25,7 +25,7 @@ from apps.subscriptions.periods import period_containing
 from apps.subscriptions.terms import subscription_terms
 from apps.subscriptions.trials import in_trial
 
-from . import assembly, charges, signals
+from . import assembly, charges, dunning, signals
 from .collection import collector
 from .currency import invoices_in_other_currencies
 from .disputes import refund_blocked_by_dispute
@@ -220,7 +220,9 @@ def _create(organization, key, sections, number, now, period, *, final: bool) ->
         target=invoice,
         data={"total": str(total), "key": key, "status": status},
     )
-    transaction.on_commit(lambda: _after_issue(invoice.pk))
+    # robust: the invoice is issued whatever happens after the commit (a broker that is down
+    # leaves it open and collectable: the collection retry job sends it)
+    transaction.on_commit(lambda: _after_issue(invoice.pk), robust=True)
     return invoice
 
 
@@ -258,8 +260,6 @@ def _after_issue(invoice_id: int) -> None:
     from .tasks import collect_invoice
 
     invoice = Invoice.objects.select_related("organization").get(pk=invoice_id)
-    if invoice.status == InvoiceStatus.OPEN:
-        collect_invoice.delay(invoice_id)
     notify(
         organization=invoice.organization,
         kind="invoice.issued",
@@ -271,6 +271,10 @@ def _after_issue(invoice_id: int) -> None:
     signals.invoice_issued.send(sender=Invoice, invoice=invoice)
     if invoice.status == InvoiceStatus.PAID:
         signals.invoice_paid.send(sender=Invoice, invoice=invoice)
+    if invoice.status == InvoiceStatus.OPEN:
+        # last: if the broker is down this raises (logged), and the invoice waits for the
+        # collection retry job (tasks.retry_collection) instead
+        collect_invoice.delay(invoice_id)
 
 
 def _issue_text(invoice: Invoice) -> str:
@@ -430,6 +434,42 @@ def invoice_cancellation(subscription: Subscription, *, old_terms, at: datetime)
     return invoice
 
 
+def invoice_unpaid_end(subscription: Subscription, *, at: datetime) -> Invoice | None:
+    """The final invoice of an unpaid subscription cancelled at `at`: the usage not invoiced
+    yet (from before it became unpaid; the gateway refused calls since). No fee and no
+    credit for an unused fee: the fee is on the unpaid invoice."""
+    due = charges.SubscriptionRater(subscription).usage_due(until=at)
+    return invoice_issue(
+        subscription=subscription,
+        key=f"cancel:{subscription.pk}",
+        lines=due.lines,
+        rated=due.rated,
+        period_start=subscription.current_period_start,
+        period_end=at,
+        now=at,
+    )
+
+
+def invoice_reactivation(subscription: Subscription, *, at: datetime) -> Invoice | None:
+    """An unpaid subscription paid up in a later period: the fee for the rest of the
+    current period from `at`. The periods it skipped, and the part of this one the gateway
+    refused, are not billed."""
+    if in_trial(subscription, at):
+        return None
+    start, end = subscription.current_period_start, subscription.current_period_end
+    lines = rating.change_fee_lines(
+        None, subscription_terms(subscription), at=at, period_start=start, period_end=end
+    )
+    return invoice_issue(
+        subscription=subscription,
+        key=f"reactivate:{subscription.pk}:{_stamp(start)}",
+        lines=lines,
+        period_start=at,
+        period_end=end,
+        now=at,
+    )
+
+
 def invoice_late_usage(subscription_id: int, *, now: datetime | None = None) -> Invoice | None:
     """A subscription that has ended: its late usage goes on a final adjustment invoice
     (each run issues one for whatever arrived since the last)."""
@@ -585,8 +625,14 @@ def close_ended_periods(subscription_id: int) -> None:
         close_period(subscription_id, margin=timedelta(0))
 
 
-def due_subscription_ids(now: datetime | None = None) -> list[int]:
+def due_subscription_ids(
+    now: datetime | None = None, *, usage_in_through: datetime | None = None
+) -> list[int]:
+    """Subscriptions whose period has ended (by the close margin); with `usage_in_through`,
+    only those whose period ended by then (their usage is all flushed)."""
     cutoff = (now or timezone.now()) - CLOSE_MARGIN
+    if usage_in_through is not None:
+        cutoff = min(cutoff, usage_in_through)
     return list(
         Subscription.objects.filter(
             status__in=SERVING_STATUSES, current_period_end__lte=cutoff
@@ -609,7 +655,8 @@ def invoice_mark_paid(*, invoice: Invoice, actor=None, paid_at: datetime | None 
         if actor is not None and not actor.is_staff:
             raise Forbidden("Only staff mark invoices paid.")
         invoice.status, invoice.paid_at = InvoiceStatus.PAID, paid_at or timezone.now()
-        invoice.save(update_fields=["status", "paid_at", "updated_at"])
+        invoice.next_payment_attempt_at = None
+        invoice.save(update_fields=["status", "paid_at", "next_payment_attempt_at", "updated_at"])
         audit_record(
             action="invoice.paid",
             actor=actor,
@@ -630,17 +677,10 @@ def _has_failed_open_invoices(subscription: Subscription) -> bool:
     )
 
 
-def _invoice_subscriptions(invoice: Invoice) -> list[Subscription]:
-    """The subscriptions of the invoice's sections (all of them share its payment)."""
-    ids = assembly.subscription_ids(invoice)
-    found = Subscription.objects.in_bulk(ids)
-    return [found[pk] for pk in ids if pk in found]
-
-
 def _recover_subscriptions(invoice: Invoice) -> None:
     """Every subscription of the invoice that no other failed invoice holds back is
     active again."""
-    for subscription in _invoice_subscriptions(invoice):
+    for subscription in dunning.subscriptions_of(invoice):
         if not _has_failed_open_invoices(subscription):
             subscription_services.subscription_payment_recovered(subscription=subscription)
 
@@ -650,24 +690,11 @@ def invoice_payment_failed(*, invoice: Invoice) -> Invoice:
     invoice = Invoice.objects.select_for_update().select_related("subscription").get(pk=invoice.pk)
     if invoice.status != InvoiceStatus.OPEN:
         return invoice  # a late failure after the invoice was paid or voided
-    if invoice.payment_failed_at is None:
-        invoice.payment_failed_at = timezone.now()
-        invoice.save(update_fields=["payment_failed_at", "updated_at"])
-        audit_record(
-            action="invoice.payment_failed", organization=invoice.organization, target=invoice
-        )
-        notify(
-            organization=invoice.organization,
-            kind="invoice.payment_failed",
-            title=f"Payment failed for invoice {invoice.number}",
-            body=f"Update your card within {settings.PAYMENT_GRACE_DAYS} days to keep "
-            "calling the API.",
-            url=reverse("billing:invoice", args=[invoice.public_id]),
-            email_capability="billing",
-        )
-    for subscription in _invoice_subscriptions(invoice):
-        if subscription.status in (SubscriptionStatus.TRIALING, SubscriptionStatus.ACTIVE):
-            subscription_services.subscription_payment_failed(subscription=subscription)
+    if invoice.payment_failed_at is not None:
+        return invoice  # a repeat, or a try outside the schedule: dunning is under way
+    for subscription in dunning.subscriptions_of(invoice):
+        subscription_services.subscription_payment_failed(subscription=subscription)
+    dunning.start(invoice)
     return invoice
 
 
@@ -718,6 +745,10 @@ def _close_unpaid(invoice: Invoice, status: str, *, actor, from_stripe: bool) ->
         # a voided invoice is forgiven: it no longer keeps the gateway at 402
         if status == InvoiceStatus.VOID:
             _recover_subscriptions(invoice)
+        # written off after failing: collection gave up, as after the last retry (it can
+        # still be paid, which reactivates); a past-due subscription is never left invoiced
+        if status == InvoiceStatus.UNCOLLECTIBLE and invoice.payment_failed_at is not None:
+            dunning.exhausted(invoice)
         if not from_stripe and invoice.collection_method == CollectionMethod.STRIPE:
             transaction.on_commit(lambda: _after_close(invoice.pk))
     return invoice

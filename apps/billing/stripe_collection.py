@@ -146,6 +146,33 @@ class StripeCollector(Collector):
                 **request_options(idempotency_key=f"tg-{target}-{invoice.public_id}"),
             )
 
+    def retry(self, invoice, attempt: int) -> bool:
+        """Dunning's retry `attempt`: Tollgate drives the schedule, so the first retry turns
+        Stripe's automatic collection of the invoice off (no Smart Retries on top of ours),
+        then each retry asks Stripe to charge the default card now. The keys are per
+        invoice and attempt: a rerun replays Stripe's answer instead of charging again."""
+        if not invoice.stripe_invoice_id:
+            return False
+        with retry_on_transient_errors():
+            stripe.Invoice.modify(
+                invoice.stripe_invoice_id,
+                auto_advance=False,
+                **request_options(idempotency_key=f"tg-dunning-{invoice.public_id}"),
+            )
+            try:
+                paid = stripe.Invoice.pay(
+                    invoice.stripe_invoice_id,
+                    **request_options(idempotency_key=f"tg-retry-{invoice.public_id}-{attempt}"),
+                )
+            except stripe.CardError as error:
+                logger.info("retry %s of invoice %s declined: %s", attempt, invoice.number, error)
+                return False
+            except stripe.InvalidRequestError as error:
+                # no longer payable: paid or voided at Stripe meanwhile (its webhook follows)
+                logger.info("retry %s of invoice %s refused: %s", attempt, invoice.number, error)
+                paid = stripe.Invoice.retrieve(invoice.stripe_invoice_id, **request_options())
+        return paid.status == "paid"
+
     def _create_draft(self, invoice: Invoice, customer: str):
         return stripe.Invoice.create(
             customer=customer,

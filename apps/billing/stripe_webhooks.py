@@ -225,13 +225,16 @@ def _retry_failed_invoices(account: BillingAccount, card_id: str) -> None:
     ).exclude(stripe_invoice_id="")
     for invoice in failed:
         try:
-            stripe.Invoice.pay(
+            paid = stripe.Invoice.pay(
                 invoice.stripe_invoice_id,
                 **request_options(idempotency_key=f"tg-pay-{invoice.public_id}-{card_id}"),
             )
         except (stripe.CardError, stripe.InvalidRequestError) as error:
             # declined (Stripe sends invoice.payment_failed) or no longer payable
             logger.info("retrying invoice %s with the new card: %s", invoice.number, error)
+            continue
+        if paid.status == "paid":  # active at once; Stripe's invoice.paid then changes nothing
+            invoice_mark_paid(invoice=invoice)
 
 
 def _remember_card(account: BillingAccount, payment_method, *, customer: str = "") -> None:

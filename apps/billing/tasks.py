@@ -1,12 +1,14 @@
 """Billing jobs. Each is idempotent: a repeat, or two workers at once, change nothing twice."""
 
 import logging
+from datetime import timedelta
 
 from celery import shared_task
+from django.utils import timezone
 
 from apps.subscriptions import services as subscription_services
 
-from . import runs, services
+from . import dunning, runs, services
 from .collection import collector
 from .models import Invoice, Refund
 
@@ -27,6 +29,27 @@ def close_due_periods() -> int:
         except Exception:  # one bad subscription must not stop the others
             logger.exception("late usage of subscription %s failed", subscription_id)
     return closed
+
+
+# an invoice issued this recently may still have its own collection task in the queue
+COLLECTION_RETRY_AFTER = timedelta(minutes=10)
+
+
+@shared_task(ignore_result=True)
+def retry_collection() -> int:
+    """Beat: open card invoices that never reached Stripe (the broker was down when they
+    were issued, or the task gave up on Stripe) are sent again; idempotency keys make a
+    repeat harmless. Returns how many were sent."""
+    older = Invoice.objects.filter(issued_at__lt=timezone.now() - COLLECTION_RETRY_AFTER)
+    return len(runs.retry_collection(older).sent)
+
+
+@shared_task(ignore_result=True)
+def run_dunning() -> dict:
+    """Beat, hourly: the retries of failed payments that are due, and the cancellation of
+    subscriptions unpaid for UNPAID_CANCEL_DAYS (dunning.py)."""
+    report = dunning.run()
+    return {"retried": report.retried, "canceled": report.canceled, "failed": report.failed}
 
 
 # calls to the payment provider: retried with backoff when the network fails

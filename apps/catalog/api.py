@@ -58,7 +58,9 @@ class ApiListCreateView(OrganizationScopedMixin, generics.ListAPIView):
         api = services.api_create(
             actor=request.user, organization=self.organization, slug_strict="slug" in data, **data
         )
-        return Response(OwnerApiOutput(api).data, status=status.HTTP_201_CREATED)
+        return Response(
+            OwnerApiOutput(api, context={"request": request}).data, status=status.HTTP_201_CREATED
+        )
 
 
 class ApiDetailView(OrganizationScopedMixin, APIView):
@@ -77,7 +79,7 @@ class ApiDetailView(OrganizationScopedMixin, APIView):
         if api is None:
             raise NotFound("No such API.")
         output = OwnerApiOutput if self._is_owner(api) else ApiDetailOutput
-        return Response(output(api).data)
+        return Response(output(api, context={"request": request}).data)
 
     @extend_schema(request=ApiUpdateInput, responses=OwnerApiOutput, summary="Edit a listing")
     def patch(self, request, slug: str):
@@ -88,7 +90,7 @@ class ApiDetailView(OrganizationScopedMixin, APIView):
         if source is not None:
             pending = services.spec_import_prepare(actor=request.user, api=api, source=source)
             services.spec_import_apply(actor=request.user, spec_import=pending)
-        return Response(OwnerApiOutput(api).data)
+        return Response(OwnerApiOutput(api, context={"request": request}).data)
 
 
 def owned_api(view: OrganizationScopedMixin, slug: str) -> Api:

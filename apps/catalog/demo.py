@@ -4,7 +4,8 @@ their OpenAPI documents imported, plus one draft waiting for review."""
 from django.conf import settings
 from django.utils import timezone
 
-from apps.demo_upstreams.registry import DEMO_APIS
+from apps.core.public_urls import gateway_url
+from apps.demo_upstreams.registry import DEMO_APIS, GATEWAY_PLACEHOLDER
 
 from . import services
 from .categories import DEFAULT_CATEGORIES
@@ -32,7 +33,7 @@ def _api(entry: dict, provider, organization) -> Api:
     api = Api.objects.filter(slug=entry["slug"]).first()
     fields = {
         "summary": entry["summary"],
-        "description": entry["description"],
+        "description": entry["description"].replace(GATEWAY_PLACEHOLDER, gateway_url()),
         "category": Category.objects.get(name=entry["category"]),
         "tags": entry["tags"],
         "upstream_url": _upstream(entry["path_prefix"]),

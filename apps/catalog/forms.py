@@ -1,6 +1,17 @@
 from django import forms
+from django.utils.html import format_html
 
 from .models import Api, Category, Endpoint
+
+
+def _slug_help(slug: str):
+    return format_html(
+        "Your API's address: <code>/gw/<span data-slug-preview>{}</span>/…</code> and "
+        "<code>/apis/<span data-slug-preview>{}</span>/</code>. Lower-case letters, digits and "
+        "dashes; left empty, it is made from the name.",
+        slug or "your-api",
+        slug or "your-api",
+    )
 
 
 class ApiForm(forms.ModelForm):
@@ -32,8 +43,6 @@ class ApiForm(forms.ModelForm):
             "summary": "One-line summary",
         }
         help_texts = {
-            "slug": "Your API's address: /gw/<slug>/… and /apis/<slug>/. Lower-case letters, "
-            "digits and dashes.",
             "summary": "Shown on catalog cards; 160 characters at most.",
             "description": "Markdown. What it does, who it is for, limits, an example.",
             "upstream_url": "Where the gateway forwards calls, e.g. https://api.example.com/v1. "
@@ -50,6 +59,11 @@ class ApiForm(forms.ModelForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["slug"].required = False
+        self.fields["slug"].help_text = _slug_help(self.instance.slug)
+        # tollgate.js suggests a slug from the name until the provider edits the slug
+        self.fields["slug"].widget.attrs.update(
+            {"data-slug-from": self["name"].id_for_label, "placeholder": "suggested from the name"}
+        )
         self.fields["category"].queryset = Category.objects.all()
         if self.instance.pk:
             self.initial["tags"] = ", ".join(self.instance.tags)

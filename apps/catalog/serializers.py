@@ -1,7 +1,8 @@
 from decimal import Decimal
 
-from django.conf import settings
 from rest_framework import serializers
+
+from apps.core.public_urls import gateway_url
 
 from .models import Api, Endpoint, Visibility
 
@@ -56,7 +57,7 @@ class ApiOutput(serializers.ModelSerializer):
         ]
 
     def get_gateway_url(self, api) -> str:
-        return f"{settings.GATEWAY_PUBLIC_URL}/{api.slug}"
+        return f"{gateway_url(self.context.get('request'))}/{api.slug}"
 
 
 class ApiDetailOutput(ApiOutput):

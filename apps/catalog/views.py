@@ -1,9 +1,10 @@
 """Public pages: the catalog home, search, and each API's page."""
 
-from django.conf import settings
 from django.core.paginator import Paginator
 from django.http import Http404, JsonResponse
 from django.shortcuts import render
+
+from apps.core.public_urls import gateway_url
 
 from . import openapi, selectors
 from .snippets import snippets_for
@@ -24,6 +25,14 @@ def home(request):
         "popular": selectors.popular_apis(),
     }
     return render(request, "catalog/home.html", context)
+
+
+def sell(request):
+    """Why and how to sell an API here, for anybody: the pricing models, the platform fee,
+    payouts and review, with the settings' numbers. Sign up, or go on to the console."""
+    from apps.payouts.selectors import provider_terms
+
+    return render(request, "catalog/sell.html", {"terms": provider_terms()})
 
 
 def catalog(request):
@@ -50,7 +59,7 @@ def api_page(request, slug: str):
     api = selectors.api_for_viewer(slug, request.user)
     if api is None:
         raise Http404("No such API.")
-    gateway_base = f"{settings.GATEWAY_PUBLIC_URL}/{api.slug}"
+    gateway_base = f"{gateway_url(request)}/{api.slug}"
     groups = selectors.endpoints_by_tag(api)
     for endpoints in groups.values():
         for endpoint in endpoints:
@@ -75,7 +84,7 @@ def api_openapi(request, slug: str):
         raise Http404("This API has no OpenAPI document.")
     document = openapi.consumer_document(
         api.openapi_document,
-        gateway_base_url=f"{settings.GATEWAY_PUBLIC_URL}/{api.slug}",
+        gateway_base_url=f"{gateway_url(request)}/{api.slug}",
         api_name=api.name,
     )
     response = JsonResponse(document, json_dumps_params={"indent": 2})

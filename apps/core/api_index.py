@@ -23,6 +23,8 @@ RESOURCES = {
     "provider/balance": "Providers: pending, payable, paid and reversed earnings.",
     "provider/payouts": "Providers: payouts and their statements.",
     "provider/ledger": "Providers: every ledger entry behind the balance.",
+    "provider/payout-details": "Providers: the bank account manual payouts go to (masked; "
+    "PUT to change it).",
     "payouts/run": "Staff: run the payout job for a month.",
     "webhooks/endpoints": "Providers: endpoints that receive signed event webhooks.",
     "webhooks/deliveries": "Providers: webhook deliveries, their attempts and replays.",

@@ -4,6 +4,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponseRedirect
 
 from .errors import Forbidden, NotFound, ServiceError
+from .public_urls import gateway_origin
 
 
 class ServiceErrorMiddleware:
@@ -39,5 +40,13 @@ class ContentSecurityPolicyMiddleware:
         response = self.get_response(request)
         policy = getattr(settings, "CONTENT_SECURITY_POLICY", "")
         if policy and not request.path.startswith("/admin/"):
-            response.headers.setdefault("Content-Security-Policy", policy)
+            response.headers.setdefault("Content-Security-Policy", _with_gateway(policy))
         return response
+
+
+def _with_gateway(policy: str) -> str:
+    """Try it fetches from the gateway: allow its origin when it has one of its own."""
+    origin = gateway_origin()
+    if not origin:
+        return policy
+    return policy.replace("connect-src 'self'", f"connect-src 'self' {origin}", 1)

@@ -1,8 +1,9 @@
 from pathlib import Path
 
 from django.conf import settings
-from django.http import Http404, JsonResponse
+from django.http import Http404, HttpResponsePermanentRedirect, JsonResponse
 from django.shortcuts import render
+from django.templatetags.static import static
 from django.utils.safestring import mark_safe
 from django.views.decorators.cache import never_cache
 
@@ -27,6 +28,12 @@ DOC_PAGES = {
 
 
 @never_cache
+def favicon(request):
+    """Browsers ask for /favicon.ico where a page names no icon (JSON answers, downloads).
+    Resolved per request: production's hashed name exists only after collectstatic."""
+    return HttpResponsePermanentRedirect(static("img/favicon.svg"))
+
+
 def healthz(request):
     return JsonResponse({"status": "ok"})
 

@@ -4,7 +4,9 @@ at demo-upstreams/<path_prefix>. Units are "call", "second" or a custom unit nam
 from pathlib import Path
 
 SPECS_DIR = Path(__file__).resolve().parent / "specs"
-GATEWAY_EXAMPLE = "http://127.0.0.1:8000/gw"
+# Descriptions name the gateway by this placeholder; seeding writes the install's address
+# there (apps.catalog.demo), so `make run PORT=8301` shows :8301.
+GATEWAY_PLACEHOLDER = "{gateway}"
 
 TEXTSTATS_DESCRIPTION = f"""\
 Counts and readability for any text: characters, words, sentences, paragraphs, average word
@@ -16,7 +18,7 @@ Billing is per **1,000 characters** of text, rounded up: a 2,500-character artic
 units. The response says how many units a call used.
 
 ```bash
-curl -X POST {GATEWAY_EXAMPLE}/text-stats/analyze \\
+curl -X POST {GATEWAY_PLACEHOLDER}/text-stats/analyze \\
   -H "X-Api-Key: $TOLLGATE_KEY" -H "Content-Type: application/json" \\
   -d '{{"text": "The cat sat on the mat. The dog ran!"}}'
 ```
@@ -36,7 +38,7 @@ Three offline validators for payment forms:
   whether the number is registered (ask VIES for that).
 
 ```bash
-curl {GATEWAY_EXAMPLE}/finance-validators/iban/GB82WEST12345698765432 \\
+curl {GATEWAY_PLACEHOLDER}/finance-validators/iban/GB82WEST12345698765432 \\
   -H "X-Api-Key: $TOLLGATE_KEY"
 ```
 
@@ -52,7 +54,7 @@ Use `GET` with query parameters when the URL goes into an `<img>` tag, or `POST`
 body with the same fields.
 
 ```bash
-curl "{GATEWAY_EXAMPLE}/qr-codes/qr?data=https://example.com&format=png&scale=8" \\
+curl "{GATEWAY_PLACEHOLDER}/qr-codes/qr?data=https://example.com&format=png&scale=8" \\
   -H "X-Api-Key: $TOLLGATE_KEY" -o qr.png
 ```
 
@@ -69,12 +71,12 @@ With `"stream": true` the reply arrives as server-sent events, one word at a tim
 with `data: [DONE]`. A token is a word; a call is billed its prompt plus reply tokens.
 
 ```bash
-curl -N -X POST {GATEWAY_EXAMPLE}/echo-chat/chat/completions \\
+curl -N -X POST {GATEWAY_PLACEHOLDER}/echo-chat/chat/completions \\
   -H "X-Api-Key: $TOLLGATE_KEY" -H "Content-Type: application/json" \\
   -d '{{"messages": [{{"role": "user", "content": "Hello there"}}], "stream": true}}'
 ```
 
-Point an OpenAI client library's base URL at `{GATEWAY_EXAMPLE}/echo-chat` to try it
+Point an OpenAI client library's base URL at `{GATEWAY_PLACEHOLDER}/echo-chat` to try it
 from code. This is a demo API served by Tollgate itself.
 """
 

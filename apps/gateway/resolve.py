@@ -124,6 +124,8 @@ def _current_period(subscription: SubscriptionSnapshot, now: float) -> tuple[int
 def _check_status(subscription: SubscriptionSnapshot, now: float) -> None:
     if subscription.status == "pending_payment":
         raise Refused("subscription_inactive")
+    if subscription.status == "unpaid":
+        raise Refused("subscription_unpaid")
     if subscription.status == "past_due" and subscription.past_due_since is not None:
         grace = settings.PAYMENT_GRACE_DAYS * 86400
         if now - subscription.past_due_since > grace:

@@ -34,6 +34,11 @@ CODES = {
         402,
         "Your subscription is past due. Update your payment method to continue.",
     ),
+    "subscription_unpaid": (
+        402,
+        "Every retry of your payment failed and your subscription is unpaid. Pay the open "
+        "invoice or update your card in the console (Billing); calls work again at once.",
+    ),
     "rate_limited": (429, "Too many requests. Slow down and retry after the time in Retry-After."),
     "quota_exceeded": (
         429,

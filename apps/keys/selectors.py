@@ -38,6 +38,11 @@ def live_keys(organization: Organization, now: datetime) -> QuerySet[ApiKey]:
     )
 
 
+def can_call(organization: Organization, api: Api, now: datetime) -> bool:
+    """Whether the organization holds a working key that may call `api`."""
+    return live_keys(organization, now).filter(Q(restricted=False) | Q(allowed_apis=api)).exists()
+
+
 def key_for(organization: Organization, public_id: str) -> ApiKey | None:
     return keys_for(organization).filter(public_id=public_id).first()
 

@@ -4,6 +4,7 @@ organization only; another organization's payout is a 404)."""
 from decimal import Decimal
 
 from django.conf import settings
+from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, permissions, serializers
 from rest_framework.exceptions import NotFound
@@ -14,9 +15,15 @@ from apps.accounts.scoping import OrganizationScopedMixin
 from apps.core.idempotency import idempotent
 
 from . import selectors, services
-from .models import Payout
+from .models import Payout, PayoutDetails
 from .periods import parse_month
-from .serializers import BalanceOutput, LedgerEntryOutput, PayoutOutput
+from .serializers import (
+    BalanceOutput,
+    LedgerEntryOutput,
+    PayoutDetailsInput,
+    PayoutDetailsOutput,
+    PayoutOutput,
+)
 
 
 class _MoneyView(OrganizationScopedMixin):
@@ -87,6 +94,35 @@ class ProviderLedgerView(_MoneyView, generics.ListAPIView):
     )
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
+
+
+class ProviderPayoutDetailsView(_MoneyView, APIView):
+    """Where the organization's manual payouts are sent. Read by the roles that see money
+    (the number masked), replaced by the roles that handle billing: every PUT carries the
+    whole account number again, is audited and emailed to the owners."""
+
+    @extend_schema(responses=PayoutDetailsOutput, summary="Read the payout details (masked)")
+    def get(self, request):
+        details = selectors.payout_details(self.organization) or PayoutDetails()
+        return Response(PayoutDetailsOutput(details).data)
+
+    @extend_schema(
+        request=PayoutDetailsInput,
+        responses=PayoutDetailsOutput,
+        summary="Set the payout details",
+    )
+    def put(self, request):
+        values = self.validated(PayoutDetailsInput)
+        try:
+            details, _ = services.payout_details_save(
+                actor=request.user,
+                organization=self.organization,
+                values=values,
+                ip=request.META.get("REMOTE_ADDR", ""),
+            )
+        except DjangoValidationError as error:
+            raise serializers.ValidationError(error.message_dict) from None
+        return Response(PayoutDetailsOutput(details).data)
 
 
 # --- Staff: payout actions (every one honours Idempotency-Key) -----------------------------

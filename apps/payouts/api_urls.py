@@ -10,6 +10,11 @@ urlpatterns = [
         api.ProviderPayoutDetailView.as_view(),
         name="provider-payout",
     ),
+    path(
+        "provider/payout-details/",
+        api.ProviderPayoutDetailsView.as_view(),
+        name="provider-payout-details",
+    ),
     path("provider/ledger/", api.ProviderLedgerView.as_view(), name="provider-ledger"),
     path("payouts/run/", api.PayoutRunView.as_view(), name="payouts-run"),
     path(

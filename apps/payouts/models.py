@@ -16,6 +16,8 @@ from apps.billing.models import Dispute, InvoiceLine, Refund
 from apps.core.models import PublicIdField, TimeStampedModel
 from apps.core.money import MoneyField
 
+from .bank import AccountType, masked
+
 
 class ProviderAccount(TimeStampedModel):
     """A provider organization's payout setup: its Stripe Connect account and the status
@@ -220,3 +222,44 @@ class Payout(TimeStampedModel):
     @property
     def idempotency_key(self) -> str:
         return f"tg-payout-{self.public_id}"
+
+
+class PayoutDetails(TimeStampedModel):
+    """Where staff send a provider's manual payouts: one bank account per organization
+    (see `bank.py` for the kinds and their checks). Members see the numbers masked; staff,
+    who pay from them, see them whole. Changes are audited and emailed to the owners."""
+
+    organization = models.OneToOneField(
+        Organization, on_delete=models.CASCADE, related_name="payout_details"
+    )
+    account_type = models.CharField(max_length=10, choices=AccountType.choices)
+    holder_name = models.CharField(max_length=140)
+    currency = models.CharField(max_length=3)
+    country = models.CharField(max_length=2)
+    bank_name = models.CharField(max_length=140, blank=True)
+    iban = models.CharField("IBAN", max_length=34, blank=True)
+    bic = models.CharField("SWIFT/BIC", max_length=11, blank=True)
+    routing_number = models.CharField("ABA routing number", max_length=9, blank=True)
+    account_number = models.CharField(max_length=34, blank=True)
+    updated_by = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        verbose_name_plural = "payout details"
+
+    def __str__(self):
+        return f"Payout details of {self.organization}"
+
+    @property
+    def masked_number(self) -> str:
+        if self.iban:
+            return masked("iban", self.iban)
+        return masked("account_number", self.account_number)
+
+    @property
+    def full_number(self) -> str:
+        """For staff, who pay to it: the IBAN in groups of four, or the account number."""
+        if self.iban:
+            return " ".join(self.iban[i : i + 4] for i in range(0, len(self.iban), 4))
+        return self.account_number

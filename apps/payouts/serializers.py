@@ -1,6 +1,7 @@
 from rest_framework import serializers
 
-from .models import LedgerEntry, LedgerKind, Payout, PayoutMethod, PayoutStatus
+from .bank import AccountType
+from .models import LedgerEntry, LedgerKind, Payout, PayoutDetails, PayoutMethod, PayoutStatus
 
 MONEY = {"max_digits": 14, "decimal_places": 2}
 
@@ -108,3 +109,52 @@ class LedgerEntryOutput(serializers.ModelSerializer):
     def get_invoice(self, entry) -> str | None:
         line = entry.invoice_line
         return line.invoice.number if line else None
+
+
+class PayoutDetailsInput(serializers.Serializer):
+    """Checked by `bank.clean_bank_details`; which fields count depends on the kind."""
+
+    account_type = serializers.ChoiceField(
+        choices=AccountType.choices,
+        help_text="`iban`: iban (+ bic, optional). `us`: routing_number, account_number. "
+        "`other`: country, bank_name, account_number, bic.",
+    )
+    holder_name = serializers.CharField(max_length=140)
+    currency = serializers.CharField(max_length=3, help_text="ISO 4217, such as EUR.")
+    iban = serializers.CharField(max_length=42, required=False, allow_blank=True)
+    bic = serializers.CharField(max_length=14, required=False, allow_blank=True)
+    routing_number = serializers.CharField(max_length=11, required=False, allow_blank=True)
+    account_number = serializers.CharField(max_length=40, required=False, allow_blank=True)
+    country = serializers.CharField(max_length=2, required=False, allow_blank=True)
+    bank_name = serializers.CharField(max_length=140, required=False, allow_blank=True)
+
+
+class PayoutDetailsOutput(serializers.ModelSerializer):
+    """The details as members see them: the account number masked, never whole."""
+
+    on_file = serializers.SerializerMethodField(
+        help_text="False until the details are entered; every other field is then empty."
+    )
+    number = serializers.CharField(
+        source="masked_number", help_text="The IBAN or account number, masked."
+    )
+    updated_by = serializers.SlugRelatedField(slug_field="email", read_only=True)
+
+    class Meta:
+        model = PayoutDetails
+        fields = [
+            "on_file",
+            "account_type",
+            "holder_name",
+            "number",
+            "bic",
+            "routing_number",
+            "bank_name",
+            "country",
+            "currency",
+            "updated_at",
+            "updated_by",
+        ]
+
+    def get_on_file(self, details) -> bool:
+        return details.pk is not None

@@ -18,7 +18,7 @@ from django.db.models.functions import Coalesce
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
-from apps.accounts.notifications import notify, notify_staff
+from apps.accounts.notifications import OWNERS, notify, notify_staff
 from apps.accounts.services import require_capability
 from apps.billing.models import Dispute, DisputeStatus, Invoice, InvoiceLine, InvoiceStatus, Refund
 from apps.core.audit import audit_record
@@ -26,10 +26,18 @@ from apps.core.errors import Conflict, Forbidden, ServiceError
 from apps.core.money import ZERO, format_money, from_steps, round_money, to_steps
 from apps.subscriptions.rating import split_provider_share
 
-from . import selectors, stripe_connect
+from . import bank, selectors, stripe_connect
 from .allocation import apportion, refunded_per_line
 from .checks import currency_conflicts, refusal
-from .models import LedgerEntry, LedgerKind, Payout, PayoutMethod, PayoutStatus, ProviderAccount
+from .models import (
+    LedgerEntry,
+    LedgerKind,
+    Payout,
+    PayoutDetails,
+    PayoutMethod,
+    PayoutStatus,
+    ProviderAccount,
+)
 from .periods import month_of, parse_month
 
 logger = logging.getLogger(__name__)
@@ -41,11 +49,12 @@ RESEND_AFTER = dt.timedelta(hours=1)  # a pending transfer older than this is st
 payout_listeners: list[Callable[[str, Payout], None]] = []
 
 
-def console_url() -> str:
-    """The Payouts page, for notifications. A link must never fail a money operation, so an
-    unrouted page (the app's URLs not mounted) gives a notice without a link."""
+def console_url(name: str = "payouts:overview") -> str:
+    """The Payouts page (or another of the app's), for notifications. A link must never
+    fail a money operation, so an unrouted page (the app's URLs not mounted) gives a notice
+    without a link."""
     try:
-        return reverse("payouts:overview")
+        return reverse(name)
     except NoReverseMatch:
         return ""
 
@@ -537,6 +546,8 @@ class RunReport:
     created: list[Payout] = field(default_factory=list)
     resent: list[Payout] = field(default_factory=list)
     failed_organization_ids: list[int] = field(default_factory=list)
+    # manual payouts whose provider has not said where to send them: staff are told
+    without_details: list[Payout] = field(default_factory=list)
 
 
 def run_payouts(period: str | None = None, *, now: dt.datetime | None = None) -> RunReport:
@@ -580,7 +591,31 @@ def run_payouts(period: str | None = None, *, now: dt.datetime | None = None) ->
 
             send_transfer.delay_on_commit(payout.pk)
             report.resent.append(payout)
+    report.without_details = [p for p in report.created if _lacks_details(p)]
+    if report.without_details:
+        _tell_staff_without_details(report)
     return report
+
+
+def _lacks_details(payout: Payout) -> bool:
+    return (
+        payout.method == PayoutMethod.MANUAL
+        and not PayoutDetails.objects.filter(organization_id=payout.organization_id).exists()
+    )
+
+
+def _tell_staff_without_details(report: RunReport) -> None:
+    lines = [
+        f"- {p.organization.name}: {format_money(p.amount, p.currency)} ({p.public_id})"
+        for p in report.without_details
+    ]
+    notify_staff(
+        subject=f"{len(lines)} payout(s) of {report.period} have no payout details",
+        body="These providers have not said where to send their payout; they were asked "
+        "to add their payout details. Pay them once they have:\n\n" + "\n".join(lines),
+        url=console_url("admin:payouts_payout_changelist")
+        and (console_url("admin:payouts_payout_changelist") + "?details=missing"),
+    )
 
 
 def _awaits_transfer(payout: Payout) -> bool:
@@ -646,10 +681,13 @@ def _created_text(payout: Payout) -> tuple[str, str]:
     amount = format_money(payout.amount, payout.currency)
     if payout.method == PayoutMethod.STRIPE:
         return f"Payout of {amount} on its way", "We are sending it to your Stripe account."
-    return (
-        f"Payout of {amount} scheduled",
-        "Tollgate staff pay it by bank transfer; it shows as paid once they have.",
-    )
+    body = "Tollgate staff pay it by bank transfer; it shows as paid once they have."
+    if _lacks_details(payout):
+        body += (
+            " Add your payout details (Console → Payouts → Payout details) first: staff "
+            "need to know which bank account to send it to."
+        )
+    return f"Payout of {amount} scheduled", body
 
 
 def _tell(payout: Payout, title: str, body: str) -> None:
@@ -1032,3 +1070,54 @@ def provider_account_refresh(*, organization) -> ProviderAccount | None:
     if account is None or not account.stripe_account_id or not selectors.stripe_configured():
         return account
     return handle_account_updated(stripe_connect.retrieve_account(account.stripe_account_id))
+
+
+# --- Payout details (where manual payouts are sent) -----------------------------------
+def payout_details_save(
+    *, actor, organization, values: dict, ip: str = ""
+) -> tuple[PayoutDetails, list[dict]]:
+    """Check and store where the organization's manual payouts go: (details, changes),
+    the changes masked as the audit log and the email show them (empty when nothing
+    changed, and then nothing is written). Raises ValidationError naming each wrong field.
+    The owners are emailed on every change: a changed account is how payouts get stolen."""
+    require_capability(actor, organization, "billing")
+    cleaned = bank.clean_bank_details(values)
+    with transaction.atomic():
+        _lock_accounts([organization.pk])  # one change at a time per provider
+        details = PayoutDetails.objects.filter(organization=organization).first()
+        changes = bank.changes(bank.stored_values(details), cleaned)
+        if not changes:
+            return details, []
+        details = details or PayoutDetails(organization=organization)
+        for name, value in cleaned.items():
+            setattr(details, name, value)
+        details.updated_by = actor
+        details.save()
+        audit_record(
+            action=bank.DETAILS_CHANGED,
+            actor=actor,
+            organization=organization,
+            target=details,
+            data={"changes": changes, "ip": ip},
+        )
+        _tell_owners(details, actor, changes, ip)
+    return details, changes
+
+
+def _tell_owners(details: PayoutDetails, actor, changes: list[dict], ip: str) -> None:
+    lines = [f"- {c['label']}: {c['from'] or '(none)'} → {c['to'] or '(none)'}" for c in changes]
+    when = details.updated_at.strftime("%Y-%m-%d %H:%M UTC")
+    where = f" from IP address {ip}" if ip else ""
+    body = (
+        f"{actor.email} changed where {details.organization.name}'s payouts are sent, "
+        f"on {when}{where}:\n\n" + "\n".join(lines) + "\n\nIf you did not expect this, "
+        "check the payout details now and tell Tollgate staff before the next payout run."
+    )
+    notify(
+        organization=details.organization,
+        kind=bank.DETAILS_CHANGED,
+        title="Payout details changed",
+        body=body,
+        url=console_url("payouts:details"),
+        email_capability=OWNERS,
+    )

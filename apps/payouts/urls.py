@@ -6,6 +6,7 @@ app_name = "payouts"
 
 urlpatterns = [
     path("payouts/", views.overview, name="overview"),
+    path("payouts/details/", views.details, name="details"),
     path("payouts/statement.csv", views.statement, name="statement"),
     path("payouts/connect/", views.connect, name="connect"),
     path("payouts/connect/return/", views.connect_return, name="connect_return"),

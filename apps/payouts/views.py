@@ -12,12 +12,13 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from apps.accounts.decorators import member_required
+from apps.accounts.decorators import member_required, require_role
 from apps.accounts.notifications import absolute
 from apps.core.csv_export import csv_response
 from apps.core.errors import ServiceError
 
 from . import selectors, services
+from .forms import PayoutDetailsForm
 from .periods import month_of, parse_month
 
 logger = logging.getLogger(__name__)
@@ -47,6 +48,7 @@ def overview(request):
         "stripe_configured": selectors.stripe_configured(),
         "can_manage": request.membership.can("billing"),
         "payout_minimum": settings.PAYOUT_MINIMUM,
+        "payout_details": selectors.payout_details(organization),
     }
     return render(request, "payouts/overview.html", context)
 
@@ -121,3 +123,39 @@ def connect_return(request):
     else:
         messages.info(request, "Onboarding isn't finished yet: continue whenever you're ready.")
     return redirect("payouts:overview")
+
+
+@member_required("see_money")
+def details(request):
+    """Where manual payouts go: shown masked to the roles that see money, changed by the
+    roles that handle billing (the number typed again each time)."""
+    organization = request.organization
+    current = selectors.payout_details(organization)
+    form = PayoutDetailsForm(details=current)
+    if request.method == "POST":
+        require_role(request, "billing")
+        form = PayoutDetailsForm(request.POST, details=current)
+        if form.is_valid():
+            return _save_details(request, form)
+    context = {
+        "details": current,
+        "form": form,
+        "history": selectors.payout_details_history(organization),
+        "can_manage": request.membership.can("billing"),
+        "stripe_configured": selectors.stripe_configured(),
+    }
+    return render(request, "payouts/details.html", context)
+
+
+def _save_details(request, form):
+    _, changes = services.payout_details_save(
+        actor=request.user,
+        organization=request.organization,
+        values=form.bank_details,
+        ip=request.META.get("REMOTE_ADDR", ""),
+    )
+    if changes:
+        messages.success(request, "Payout details saved. The owners have been emailed.")
+    else:
+        messages.info(request, "Nothing changed.")
+    return redirect("payouts:details")

@@ -19,7 +19,7 @@ class PlanForm(forms.ModelForm):
     )
     tiers_text = forms.CharField(
         required=False,
-        label="Graduated tiers (optional)",
+        label="Graduated tiers",
         widget=forms.Textarea(
             attrs={
                 "rows": 3,

@@ -153,6 +153,9 @@ class SubscriptionStatus(models.TextChoices):
     TRIALING = "trialing", "Trial"
     ACTIVE = "active", "Active"
     PAST_DUE = "past_due", "Past due"
+    # every retry of a failed payment failed: the gateway refuses calls and no fee is
+    # invoiced until the invoice is paid (or the subscription is cancelled)
+    UNPAID = "unpaid", "Unpaid"
     CANCELED = "canceled", "Canceled"
 
 
@@ -161,6 +164,7 @@ LIVE_STATUSES = [
     SubscriptionStatus.TRIALING,
     SubscriptionStatus.ACTIVE,
     SubscriptionStatus.PAST_DUE,
+    SubscriptionStatus.UNPAID,
 ]
 SERVING_STATUSES = [
     SubscriptionStatus.TRIALING,
@@ -196,6 +200,7 @@ class Subscription(TimeStampedModel):
         help_text="A downgrade that starts at the period end.",
     )
     past_due_since = models.DateTimeField(null=True, blank=True)
+    unpaid_since = models.DateTimeField(null=True, blank=True)
     price_version = models.ForeignKey(
         PriceVersion,
         null=True,

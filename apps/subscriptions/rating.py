@@ -71,8 +71,11 @@ def exact(value, name: str = "value") -> Decimal:
 
 
 def plural_unit(unit: str) -> str:
-    """English plural of a unit name: call → calls, search → searches, query → queries."""
+    """English plural of a unit name: call → calls, search → searches, query → queries; a
+    name already plural stays ("1k characters", one unit of a thousand characters)."""
     head, space, word = unit.rpartition(" ")
+    if re.search(r"[^su]s$", word):
+        return unit
     if re.search(r"(s|x|z|ch|sh)$", word):
         word += "es"
     elif re.search(r"[^aeiou]y$", word):

@@ -6,9 +6,13 @@ Events and the states they move a subscription between:
 |------------------|----------------------------------------|-------------------------------------|
 | payment_confirmed| pending_payment                        | trialing (trial) or active          |
 | payment_failed   | trialing, active                       | past_due                            |
-| payment_recovered| past_due                               | active                              |
-| cancel_now       | pending_payment, trialing, active, past_due | canceled                       |
+| payment_exhausted| trialing, active, past_due             | unpaid (the last retry failed)      |
+| payment_recovered| past_due, unpaid                       | active                              |
+| cancel_now       | pending_payment, trialing, active, past_due, unpaid | canceled               |
 | period_renewed   | trialing, active, past_due             | same (or canceled at period end)    |
+
+An unpaid subscription's periods are not closed (no fee, the gateway refuses calls); when
+it recovers it moves on to the period containing now without invoicing the ones it skipped.
 
 Billing (a higher app) learns about subscriptions through `collection_hooks`, registered at
 start-up: it may ask for a card first (a Checkout URL), price an upgrade, or nothing."""
@@ -106,6 +110,15 @@ class CollectionHooks:
 
     def subscription_canceled(self, subscription: Subscription, *, old_terms, at) -> None:
         """A cancellation now (inside its transaction): bill the usage to date."""
+
+    def unpaid_recovered(self, subscription: Subscription, *, at) -> None:
+        """An unpaid subscription paid up after skipping periods (inside the transaction):
+        bill the fee for the rest of the current period from `at`, none for the time the
+        gateway refused."""
+
+    def unpaid_ended(self, subscription: Subscription, *, at) -> None:
+        """An unpaid subscription was cancelled (inside its transaction): bill the usage not
+        invoiced yet, with no fee and no credit (its fee is unpaid)."""
 
     def close_ended_periods(self, subscription: Subscription) -> None:
         """Close the periods that ended and wait for the close job (inside the caller's
@@ -304,7 +317,7 @@ def _create_locked(*, actor, organization, plan, invite_token, now) -> Subscript
     if Subscription.objects.filter(
         organization=organization,
         api=plan.api,
-        status__in=[S.PENDING_PAYMENT, S.TRIALING, S.ACTIVE, S.PAST_DUE],
+        status__in=LIVE_STATUSES,
     ).exists():
         raise Conflict(f"You already subscribe to {plan.api.name}; change your plan instead.")
     subscription = Subscription(
@@ -379,9 +392,15 @@ def _invalidate(subscription: Subscription) -> None:
 TRANSITIONS = {
     "payment_confirmed": ({S.PENDING_PAYMENT}, None),  # → trialing or active
     "payment_failed": ({S.TRIALING, S.ACTIVE}, S.PAST_DUE),
-    "payment_recovered": ({S.PAST_DUE}, S.ACTIVE),
-    "cancel_now": ({S.PENDING_PAYMENT, S.TRIALING, S.ACTIVE, S.PAST_DUE}, S.CANCELED),
+    "payment_exhausted": ({S.TRIALING, S.ACTIVE, S.PAST_DUE}, S.UNPAID),
+    "payment_recovered": ({S.PAST_DUE, S.UNPAID}, S.ACTIVE),
+    "cancel_now": (
+        {S.PENDING_PAYMENT, S.TRIALING, S.ACTIVE, S.PAST_DUE, S.UNPAID},
+        S.CANCELED,
+    ),
 }
+# a subscription unpaid for years rolls on at most this many periods when it recovers
+MAX_SKIPPED_PERIODS = 120
 
 
 def _transition(subscription: Subscription, event: str, *, actor=None) -> Subscription:
@@ -418,8 +437,10 @@ def _stamp(subscription: Subscription, status: str) -> None:
     now = timezone.now()
     if status == S.PAST_DUE:
         subscription.past_due_since = subscription.past_due_since or now
+    elif status == S.UNPAID:
+        subscription.unpaid_since = subscription.unpaid_since or now
     elif status in (S.ACTIVE, S.TRIALING):
-        subscription.past_due_since = None
+        subscription.past_due_since = subscription.unpaid_since = None
     elif status == S.CANCELED:
         subscription.canceled_at, subscription.cancel_at_period_end = now, False
 
@@ -437,17 +458,56 @@ def subscription_payment_confirmed(*, subscription: Subscription) -> Subscriptio
 @transaction.atomic
 def subscription_payment_failed(*, subscription: Subscription) -> Subscription:
     current = Subscription.objects.get(pk=subscription.pk)
-    if current.status == S.PAST_DUE:
-        return current
+    if current.status not in TRANSITIONS["payment_failed"][0]:
+        return current  # past due or unpaid already (or ended)
     return _transition(current, "payment_failed")
 
 
 @transaction.atomic
-def subscription_payment_recovered(*, subscription: Subscription) -> Subscription:
+def subscription_payment_exhausted(*, subscription: Subscription) -> Subscription:
+    """Billing's last retry of a failed payment failed: unpaid (idempotent)."""
     current = Subscription.objects.get(pk=subscription.pk)
-    if current.status != S.PAST_DUE:
+    if current.status not in TRANSITIONS["payment_exhausted"][0]:
         return current
-    return _transition(current, "payment_recovered")
+    return _transition(current, "payment_exhausted")
+
+
+@transaction.atomic
+def subscription_payment_recovered(*, subscription: Subscription) -> Subscription:
+    """Paid: active at once. An unpaid subscription moves on to the period containing now;
+    the periods it skipped (the gateway refused service) are not invoiced."""
+    current = Subscription.objects.get(pk=subscription.pk)
+    if current.status not in TRANSITIONS["payment_recovered"][0]:
+        return current
+    was_unpaid = current.status == S.UNPAID
+    current = _transition(current, "payment_recovered")
+    skipped = 0
+    for _ in range(MAX_SKIPPED_PERIODS if was_unpaid else 0):
+        if current.status == S.CANCELED or current.current_period_end > timezone.now():
+            break
+        current = subscription_renew(subscription=current)
+        skipped += 1
+    if skipped and current.status != S.CANCELED:
+        collection_hooks.unpaid_recovered(current, at=timezone.now())
+    return current
+
+
+@transaction.atomic
+def subscription_end_unpaid(*, subscription: Subscription, actor=None) -> Subscription:
+    """An unpaid subscription ends (UNPAID_CANCEL_DAYS passed, or its consumer cancels):
+    canceled now, with a final invoice of its usage not invoiced yet (idempotent)."""
+    current = Subscription.objects.select_for_update().get(pk=subscription.pk)
+    if current.status != S.UNPAID:
+        return current
+    subscription = _transition(current, "cancel_now", actor=actor)
+    timeline_end(subscription, at=subscription.canceled_at)
+    collection_hooks.unpaid_ended(subscription, at=subscription.canceled_at)
+    _tell_provider(
+        subscription,
+        "subscription.canceled",
+        f"{subscription.organization.name} canceled (unpaid)",
+    )
+    return subscription
 
 
 @transaction.atomic
@@ -459,6 +519,8 @@ def subscription_cancel(
     subscription = _locked_and_caught_up(subscription)
     if subscription.status == S.CANCELED:
         raise Conflict("This subscription is already canceled.")
+    if subscription.status == S.UNPAID:
+        return subscription_end_unpaid(subscription=subscription, actor=actor)
     ends_now = at_once or subscription.plan.is_free or subscription.status == S.PENDING_PAYMENT
     if ends_now:
         was_serving = subscription.status in SERVING_STATUSES
@@ -519,6 +581,9 @@ def _locked_and_caught_up(subscription: Subscription) -> Subscription:
             .get(pk=subscription.pk)
         )
 
+    # the organization's row first, as the close does (it bills an organization's
+    # subscriptions together): the same lock order, so the two never deadlock
+    Organization.objects.select_for_update().filter(pk=subscription.organization_id).first()
     subscription = locked()
     if subscription.status in SERVING_STATUSES and (
         subscription.current_period_end <= timezone.now()

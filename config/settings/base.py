@@ -35,8 +35,10 @@ SECRET_KEY = env("SECRET_KEY", "dev-insecure-secret-key-change-me")
 DEBUG = env_bool("DEBUG", False)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
+# Where emails and jobs (no request at hand) send people; pages use the address they were
+# requested on (apps.core.public_urls). `make run` sets it from HOST and PORT.
 SITE_URL = env("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
-SITE_NAME = "Tollgate"
+SITE_NAME = env("SITE_NAME", "Tollgate")  # in page titles, email subjects and greetings
 SITE_ID = 1
 
 INSTALLED_APPS = [
@@ -174,7 +176,9 @@ UPSTREAM_ALLOW_PRIVATE = env_bool("UPSTREAM_ALLOW_PRIVATE", False)
 GATEWAY_MAX_BODY_BYTES = int(env("GATEWAY_MAX_BODY_BYTES", str(10 * 1024 * 1024)))
 GATEWAY_CACHE_TTL_S = float(env("GATEWAY_CACHE_TTL_S", "30"))
 GATEWAY_NEGATIVE_CACHE_TTL_S = float(env("GATEWAY_NEGATIVE_CACHE_TTL_S", "5"))
-GATEWAY_PUBLIC_URL = env("GATEWAY_PUBLIC_URL", f"{SITE_URL}/gw").rstrip("/")
+# The gateway's base URL when it has an address of its own (https://gw.example.com); empty:
+# the site's own origin + /gw. Its origin is added to the pages' CSP connect-src (Try it).
+GATEWAY_PUBLIC_URL = env("GATEWAY_PUBLIC_URL", "").rstrip("/")
 # gc.freeze() the start-up heap in each server process: short full collections (p99)
 FREEZE_STARTUP_HEAP = env_bool("FREEZE_STARTUP_HEAP", True)
 
@@ -235,6 +239,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "apps.billing.tasks.close_due_periods",
         "schedule": crontab(minute="*/5"),
     },
+    "retry-collection": {
+        "task": "apps.billing.tasks.retry_collection",
+        "schedule": crontab(minute="7,37"),
+    },
+    "run-dunning": {"task": "apps.billing.tasks.run_dunning", "schedule": crontab(minute=23)},
     "purge-expired-invitations": {
         "task": "apps.accounts.tasks.purge_expired_invitations",
         "schedule": crontab(minute=30, hour=3),
@@ -265,7 +274,6 @@ ACCOUNT_CONFIRM_EMAIL_ON_GET = False
 ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = True
 ACCOUNT_LOGOUT_ON_GET = False
 ACCOUNT_UNIQUE_EMAIL = True
-ACCOUNT_EMAIL_SUBJECT_PREFIX = "[Tollgate] "
 ACCOUNT_DEFAULT_HTTP_PROTOCOL = "https" if SITE_URL.startswith("https") else "http"
 ACCOUNT_RATE_LIMITS = {
     "login_failed": "10/m/ip,5/5m/key",
@@ -346,6 +354,14 @@ SPECTACULAR_SETTINGS = {
 CURRENCY = env("CURRENCY", "USD").upper()
 PLATFORM_FEE_PERCENT = Decimal(env("PLATFORM_FEE_PERCENT", "20"))
 PAYMENT_GRACE_DAYS = int(env("PAYMENT_GRACE_DAYS", "3"))
+# Dunning: after a failed payment, Tollgate charges the invoice again this many days after
+# the first failure (Stripe's Smart Retries default to about 4-8 tries over 2 weeks). After
+# the last retry fails, the invoice's subscriptions are `unpaid` (gateway 402, no fees), and
+# UNPAID_CANCEL_DAYS later they are cancelled with a final usage invoice.
+DUNNING_RETRY_DAYS = tuple(
+    int(day) for day in env("DUNNING_RETRY_DAYS", "1,3,7,14").split(",") if day.strip()
+)
+UNPAID_CANCEL_DAYS = int(env("UNPAID_CANCEL_DAYS", "30"))
 # A provider's price change reaches existing subscribers no sooner than this many days after
 # it is announced (they keep their prices until then).
 PRICE_CHANGE_NOTICE_DAYS = int(env("PRICE_CHANGE_NOTICE_DAYS", "30"))

@@ -112,6 +112,30 @@
   document.addEventListener("htmx:afterSwap", function (e) { initTabs(e.target); });
   document.addEventListener("htmx:afterSwap", function (e) { scheduleToasts(e.target); });
 
+  // A slug field (data-slug-from: the name field's id) follows the name until the person
+  // edits it; [data-slug-preview] spans show the address it makes.
+  function slugify(text) {
+    return text.normalize("NFKD").replace(/[\u0300-\u036f]/g, "").toLowerCase()
+      .replace(/[^a-z0-9]+/g, "-").replace(/^-+|-+$/g, "").slice(0, 60).replace(/-+$/, "");
+  }
+  function initSlug(slug) {
+    var name = document.getElementById(slug.getAttribute("data-slug-from"));
+    var edited = slug.value !== "";
+    function show() {
+      document.querySelectorAll("[data-slug-preview]").forEach(function (span) {
+        span.textContent = slug.value || "your-api";
+      });
+    }
+    slug.addEventListener("input", function () { edited = slug.value !== ""; show(); });
+    if (name) name.addEventListener("input", function () {
+      if (!edited) { slug.value = slugify(name.value); show(); }
+    });
+    show();
+  }
+  document.addEventListener("DOMContentLoaded", function () {
+    document.querySelectorAll("input[data-slug-from]").forEach(initSlug);
+  });
+
   // htmx: send the CSRF token with every request.
   document.addEventListener("htmx:configRequest", function (event) {
     var token = document.querySelector("meta[name=csrf-token]");

@@ -17,6 +17,7 @@ from apps.accounts.roles import CAPABILITIES, MATRIX, ROLE_HELP, Role
 from apps.billing import services as billing_services
 from apps.catalog.models import ApiStatus
 from apps.payouts import services as payout_services
+from apps.payouts.models import PayoutDetails
 from apps.subscriptions import rating
 from apps.subscriptions import services as subscription_services
 from apps.subscriptions.models import Subscription
@@ -34,6 +35,8 @@ FEE = "1234.56"  # Acme's paid plan at Initech (a public price): its first invoi
 ESTIMATE = "1244.56"  # this period's estimate: the fee and 2,000 calls beyond at $0.01
 GROSS = "972.21"  # what Globex paid for Acme's API: Acme's revenue
 SHARE = "777.77"  # Acme's 80 % of it: earnings, ledger, the payout
+IBAN = "DE89370400440532013000"  # where Acme's payouts go: its payout details
+MASKED_IBAN = "DE89 •••• •••• •••• 3000"
 
 
 class World:
@@ -65,6 +68,11 @@ class World:
         _usage(self.subscription, 2000)
         self._earn(capture)
         self.payout = payout_services.run_payouts().created[0]
+        payout_services.payout_details_save(
+            actor=owner,
+            organization=org,
+            values={"account_type": "iban", "holder_name": "Acme", "currency": "EUR", "iban": IBAN},
+        )
 
     def _earn(self, capture):
         globex = OrganizationFactory(name="Globex")
@@ -115,6 +123,8 @@ class World:
             self.invoice.number,
             self.invoice.public_id,
             self.payout.public_id,
+            MASKED_IBAN,
+            "COBADEFFXXX",
         ]
 
     def session(self, client, role):
@@ -153,6 +163,7 @@ MONEY_READS = [
         lambda w, c: c.get("/console/payouts/statement.csv", {"month": _month()}),
         lambda w: SHARE,
     ),
+    ("payout details page", lambda w, c: c.get("/console/payouts/details/"), lambda w: MASKED_IBAN),
     ("invoices API", lambda w, a: a.get("/api/v1/invoices/"), lambda w: w.invoice.public_id),
     (
         "invoice API",
@@ -167,6 +178,11 @@ MONEY_READS = [
         lambda w: SHARE,
     ),
     ("ledger API", lambda w, a: a.get("/api/v1/provider/ledger/"), lambda w: SHARE),
+    (
+        "payout details API",
+        lambda w, a: a.get("/api/v1/provider/payout-details/"),
+        lambda w: MASKED_IBAN,
+    ),
 ]
 
 
@@ -250,6 +266,9 @@ def test_the_usage_csv_leaves_the_estimate_column_out_for_a_developer(world, cli
 
 
 # Paid changes: the refused change nothing.
+NEW_DETAILS = {"account_type": "iban", "holder_name": "Acme AG", "currency": "EUR", "iban": IBAN}
+
+
 def _cap(world):
     world.subscription.refresh_from_db()
     return world.subscription.spend_cap
@@ -267,7 +286,7 @@ PAID_CHANGES = [
         "plan change page",
         lambda w, c: c.post(
             f"/console/subscriptions/{w.subscription.public_id}/change/",
-            {"plan": w.cheaper.pk},
+            {"plan": w.cheaper.pk, "confirm": "1"},
         ),
         lambda w: Subscription.objects.get(pk=w.subscription.pk).scheduled_plan_id == w.cheaper.pk,
     ),
@@ -299,6 +318,16 @@ PAID_CHANGES = [
             {"included_units": "80", "spend_cap": ""},
         ),
         lambda w: w.subscription.alerts.exists(),
+    ),
+    (
+        "payout details page",
+        lambda w, c: c.post("/console/payouts/details/", NEW_DETAILS),
+        lambda w: PayoutDetails.objects.get(organization=w.org).holder_name == "Acme AG",
+    ),
+    (
+        "payout details API",
+        lambda w, a: a.put("/api/v1/provider/payout-details/", NEW_DETAILS, format="json"),
+        lambda w: PayoutDetails.objects.get(organization=w.org).holder_name == "Acme AG",
     ),
 ]
 

@@ -184,3 +184,9 @@ def test_subscribers_over_time_counts_starts_and_cancellations(org, owner):
     points = subscribers_over_time(org, parse_range({"range": "7d"}, now=now))
     # June 24 … 30: sub 1 joins on the 24th and leaves on the 27th; sub 2 joins on the 26th
     assert [p["subscribers"] for p in points] == [2, 2, 3, 2, 2, 2, 2]
+
+
+def test_latency_columns_name_their_unit(owner_client, provider_world):
+    page = owner_client.get("/console/analytics/", _whole_month()).content.decode()
+    assert '<th class="num">p50 (ms)</th><th class="num">p95 (ms)</th>' in page
+    assert 'data-label="p50 (ms)"' in page  # the phone's card labels too

@@ -602,6 +602,7 @@ class StripeStub:
             ("POST", r"/v1/invoices", self._create_invoice),
             ("POST", r"/v1/invoiceitems", self._create_invoice_item),
             ("POST", r"/v1/invoices/(?P<id>in_\w+)/finalize", self._finalize_invoice),
+            ("POST", r"/v1/invoices/(?P<id>in_\w+)", self._modify_invoice),
             ("POST", r"/v1/invoices/(?P<id>in_\w+)/void", self._void_invoice),
             (
                 "POST",
@@ -787,6 +788,12 @@ class StripeStub:
         for total in ("amount_due", "amount_remaining", "subtotal", "total"):
             parent[total] += item["amount"]
         return self.put(item)
+
+    def _modify_invoice(self, sent, match):
+        obj = self.objects[match["id"]]
+        if "auto_advance" in sent.form:
+            obj["auto_advance"] = sent.form["auto_advance"] == "true"
+        return obj
 
     def _finalize_invoice(self, sent, match):
         obj = self.objects[match["id"]]

@@ -78,9 +78,13 @@ def test_two_upgrades_at_the_same_moment_are_both_billed_one_after_the_other(own
     changes = Invoice.objects.filter(key__startswith="change:").order_by("pk")
     subscription.refresh_from_db()
     if all(isinstance(result, Subscription) for result in results):
-        # both went through, serialized by the row lock: Basic → X → Y at ½ month left;
-        # whichever came second is the plan now, and the credits and charges telescope
-        assert changes.count() == 2
+        # both went through, serialized by the row lock, Basic → X → Y at ½ month left.
+        # Pro first: Business is an upgrade too, billed at once, and the charges telescope.
+        # Business first: Pro is a downgrade, scheduled for the period end, not billed now.
+        if subscription.plan == plans["business"] and subscription.scheduled_plan is None:
+            assert changes.count() == 2
+        else:
+            assert subscription.scheduled_plan == plans["pro"] and changes.count() == 1
         assert (
             sum(invoice.total for invoice in changes)
             == (subscription.plan.monthly_fee - D("10")) / 2
@@ -144,3 +148,69 @@ def test_cancelling_now_while_the_close_runs_ends_once_and_bills_once(owner, org
     usage = InvoiceLine.objects.filter(invoice__subscription=subscription, kind="usage")
     assert usage.aggregate(total=Sum("amount"))["total"] == D("5.00")  # 500 × $0.01, once
     assert Invoice.objects.filter(key__startswith="cancel:").count() <= 1
+
+
+def _holding_the_lock(monkeypatch, module, name, started):
+    """Make `module.name` (called while its caller holds the invoice's row lock) say so and
+    hold the lock a while, so the other thread is sure to wait for it."""
+    import time
+
+    original = getattr(module, name)
+
+    def slow(*args, **kwargs):
+        result = original(*args, **kwargs)
+        started.set()
+        time.sleep(0.5)
+        return result
+
+    monkeypatch.setattr(module, name, slow)
+
+
+@pytest.mark.parametrize("first", ["payment", "last_failure"])
+def test_a_payment_racing_the_last_failed_retry_leaves_the_subscription_active(
+    owner, org, plans, settings, monkeypatch, first
+):
+    """The last retry fails (→ unpaid) while the payment arrives (→ paid, active): both lock
+    the invoice first, so whichever goes second sees the other. Paid wins either way."""
+    from threading import Event
+
+    from apps.billing import dunning
+    from apps.billing.models import InvoiceStatus
+
+    settings.DUNNING_RETRY_DAYS = (1, 3, 7, 14)
+    subscription = services.subscription_create(
+        actor=owner, organization=org, plan=plans["basic"]
+    ).subscription
+    invoice = billing.invoice_first_period(subscription)
+    billing.invoice_payment_failed(invoice=invoice)
+    Invoice.objects.filter(pk=invoice.pk).update(payment_retries=3)
+    started = Event()
+    if first == "payment":
+        _holding_the_lock(monkeypatch, billing, "_has_failed_open_invoices", started)
+    else:
+        _holding_the_lock(monkeypatch, dunning, "_tell_unpaid", started)
+
+    def fail_last():
+        if first == "payment":
+            started.wait(5)
+        return dunning.record_failed_retry(invoice.pk, attempt=4)
+
+    def pay():
+        if first == "last_failure":
+            started.wait(5)
+        return billing.invoice_mark_paid(invoice=invoice)
+
+    results = _together(fail_last, pay)
+    assert started.is_set()
+    assert not [r for r in results if isinstance(r, Exception)], results
+    invoice.refresh_from_db()
+    subscription.refresh_from_db()
+    assert (invoice.status, invoice.payment_retries) == (
+        InvoiceStatus.PAID,
+        3 if first == "payment" else 4,
+    )
+    assert (subscription.status, subscription.unpaid_since, subscription.past_due_since) == (
+        SubscriptionStatus.ACTIVE,
+        None,
+        None,
+    )

@@ -11,7 +11,7 @@ from openapi_schema_validator import OAS30Validator
 from openapi_spec_validator import validate as validate_spec
 
 from apps.demo_upstreams import urls as demo_urls
-from apps.demo_upstreams.registry import DEMO_APIS
+from apps.demo_upstreams.registry import DEMO_APIS, GATEWAY_PLACEHOLDER
 
 pytestmark = pytest.mark.urls("tests.demo_upstreams.urls")
 
@@ -174,8 +174,9 @@ def test_registry_entries_are_complete(api):
     assert re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)*", api["slug"])
     assert api["spec_file"].is_absolute() and api["spec_file"].is_file()
     assert api["units"] in {"call", "second"} or api["units"].strip()
-    # The usage example calls the API through the gateway under its own slug.
-    assert f"/gw/{api['slug']}/" in api["description"]
+    # The usage example calls the API through the gateway (seeding writes its address)
+    # under its own slug.
+    assert f"{GATEWAY_PLACEHOLDER}/{api['slug']}/" in api["description"]
     assert "```" in api["description"]
 
 

@@ -130,9 +130,9 @@ class GatewayProcess:
         deadline = time.monotonic() + 30
         while True:
             try:
-                requests.get(self.url + "/healthz", timeout=1)
+                requests.get(self.url + "/healthz", timeout=5)
                 return self
-            except requests.ConnectionError:
+            except requests.RequestException:  # not listening yet, or still loading Django
                 if time.monotonic() > deadline or self.process.poll() is not None:
                     raise RuntimeError("the gateway subprocess did not start") from None
                 time.sleep(0.1)

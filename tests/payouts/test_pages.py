@@ -169,6 +169,6 @@ def test_the_page_costs_a_fixed_number_of_queries(
     services.run_payouts("2026-11")
     # session, user, memberships; earnings count, provider account, balance and payout
     # sums, the balance by state (pending, held, payable), statement months; the earnings
-    # page and the payout history
-    with django_assert_num_queries(11):
+    # page and the payout history; the console's failed-payment banner; the payout details
+    with django_assert_num_queries(13):
         assert owner_client.get(PAGE).status_code == 200

@@ -226,6 +226,9 @@ def test_unit_prices_keep_the_precision_they_need(amount, text):
         ("query", "queries"),
         ("day", "days"),
         ("word token", "word tokens"),
+        ("1k characters", "1k characters"),
+        ("class", "classes"),
+        ("bus", "buses"),
     ],
 )
 def test_unit_names_are_pluralised(unit, plural):

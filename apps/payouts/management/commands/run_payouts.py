@@ -42,6 +42,7 @@ class Command(OperatorCommand):
             self.say(
                 f"  {payout.organization.name}  {format_money(payout.amount, payout.currency)}"
                 f"  {payout.get_method_display().lower()}"
+                + ("  (no payout details yet)" if payout in report.without_details else "")
             )
         if report.resent:
             resend = "Would re-send" if dry_run else "Re-sent"
