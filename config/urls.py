@@ -8,7 +8,6 @@ from apps.accounts.urls import invitation_urlpatterns
 from apps.catalog import views as catalog_views
 from apps.core import metrics as core_metrics
 from apps.core import views as core_views
-from apps.payouts import views as payouts_views
 
 admin.site.site_header = f"{settings.SITE_NAME} administration"
 admin.site.site_title = f"{settings.SITE_NAME} admin"
@@ -16,7 +15,6 @@ admin.site.index_title = "Marketplace"
 
 urlpatterns = [
     path("", catalog_views.home, name="home"),
-    path("sell/", payouts_views.sell, name="sell"),
     path("", include("apps.catalog.urls")),
     path("", include("apps.subscriptions.urls")),
     path("", include("apps.analytics.urls")),

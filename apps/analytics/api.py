@@ -38,6 +38,7 @@ class SubscriptionUsageView(OrganizationScopedMixin, APIView):
                         "server_5xx": totals["status_5xx"],
                         "gateway": totals["gateway_errors"],
                     },
+                    "refused": data.refused,
                     "estimated_charges": {
                         "fee": data.estimate.fee,
                         "usage": data.estimate.usage,
@@ -89,6 +90,7 @@ class ProviderAnalyticsView(OrganizationScopedMixin, APIView):
                         "error_rate_percent": round(totals["error_rate"], 3),
                     },
                     "latency_ms": {name: totals[name] for name in ("p50", "p95", "p99")},
+                    "refused": board.refused,
                     "revenue": _revenue(board.money) if shows_money else None,
                     "series": board.series,
                     "endpoints": [_endpoint(row) for row in board.endpoints],

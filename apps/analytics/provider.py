@@ -14,6 +14,7 @@ from django.db.models.functions import Cast, Coalesce
 
 from apps.billing.models import InvoiceLine, InvoiceStatus
 from apps.metering.models import LATENCY_BUCKETS_MS, UsageAggregate, UsageDaily
+from apps.metering.refusals import refusals_by_code, refusals_of_apis
 from apps.subscriptions.models import Subscription, SubscriptionStatus
 
 from . import percentiles
@@ -92,6 +93,7 @@ class ProviderDashboard:
     consumers: list[dict]
     money: dict
     subscribers: list[dict] = field(default_factory=list)
+    refused: dict = field(default_factory=dict)  # calls the gateway refused: total, by_code
 
 
 def provider_dashboard(organization, rng: Range, api=None) -> ProviderDashboard:
@@ -138,6 +140,7 @@ def provider_dashboard(organization, rng: Range, api=None) -> ProviderDashboard:
         consumers=consumers,
         money=money(organization, rng, api),
         subscribers=subscribers_over_time(organization, rng, api),
+        refused=refusals_by_code(refusals_of_apis(organization, rng, api)),
     )
 
 

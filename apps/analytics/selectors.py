@@ -6,8 +6,10 @@ from datetime import timedelta
 from decimal import Decimal
 
 from apps.billing.charges import period_estimate
+from apps.gateway.responses import REFUSAL_MEANINGS
 from apps.keys.selectors import add_key_prefixes
 from apps.metering import selectors as usage
+from apps.metering.refusals import period_refusals
 from apps.subscriptions.models import Subscription
 from apps.subscriptions.rating import Estimate
 
@@ -20,6 +22,7 @@ class PeriodUsage:
     by_endpoint: list[dict]
     by_key: list[dict]
     estimate: Estimate
+    refused: dict  # calls refused this period: total, by_code [{code, status, calls}]
 
     @property
     def included(self) -> int:
@@ -40,15 +43,30 @@ def period_usage(subscription: Subscription) -> PeriodUsage:
     start = subscription.current_period_start
     totals = usage.subscription_period_summary(subscription, start)
     charges = period_estimate(subscription)
-    by_key = add_key_prefixes(usage.subscription_usage_by_key(subscription, start))
+    refused = period_refusals(subscription, start)
+    for row in refused["by_code"]:
+        row["meaning"] = REFUSAL_MEANINGS.get(row["code"], "")
+    by_key = _with_refusals(usage.subscription_usage_by_key(subscription, start), refused)
     return PeriodUsage(
         subscription=subscription,
         totals=totals,
         by_day=_fill_days(subscription, usage.subscription_usage_by_day(subscription, start)),
         by_endpoint=usage.subscription_usage_by_endpoint(subscription, start),
-        by_key=by_key,
+        by_key=add_key_prefixes(by_key),
         estimate=charges,
+        refused=refused,
     )
+
+
+def _with_refusals(by_key: list[dict], refused: dict) -> list[dict]:
+    """Each key's refused calls beside its calls; a key whose calls were all refused gets a
+    row too (that is the key a consumer needs to look at)."""
+    counts = dict(refused["by_key"])
+    for row in by_key:
+        row["refused"] = counts.pop(row["api_key_id"], 0)
+    for key_id, calls in sorted(counts.items(), key=lambda item: -item[1]):
+        by_key.append({"api_key_id": key_id, "calls": 0, "units": Decimal(0), "refused": calls})
+    return by_key
 
 
 def _fill_days(subscription: Subscription, rows: list[dict]) -> list[dict]:

@@ -23,6 +23,18 @@ class KeyUsage(serializers.Serializer):
     key_prefix = serializers.CharField(source="prefix")
     calls = serializers.IntegerField()
     units = serializers.DecimalField(max_digits=20, decimal_places=3)
+    refused = serializers.IntegerField(help_text="Calls the gateway refused (never billed).")
+
+
+class RefusalCount(serializers.Serializer):
+    code = serializers.CharField(help_text="The problem+json `code` of the refusal.")
+    status = serializers.IntegerField()
+    calls = serializers.IntegerField()
+
+
+class RefusedOutput(serializers.Serializer):
+    total = serializers.IntegerField()
+    by_code = RefusalCount(many=True)
 
 
 class EstimateOutput(serializers.Serializer):
@@ -42,6 +54,10 @@ class UsageOutput(serializers.Serializer):
     remaining_units = serializers.DecimalField(max_digits=20, decimal_places=3)
     calls = serializers.IntegerField()
     errors = serializers.DictField(child=serializers.IntegerField())
+    refused = RefusedOutput(
+        help_text="Calls the gateway refused this period although the key was valid for it "
+        "(402, 403, 429: not in `calls`, never billed, never against the quota), by error code."
+    )
     estimated_charges = EstimateOutput(
         allow_null=True,
         help_text="Null for members whose role does not see money (developers).",
@@ -105,6 +121,10 @@ class ProviderAnalyticsOutput(serializers.Serializer):
     billable_units = serializers.DecimalField(max_digits=26, decimal_places=6)
     errors = ProviderErrorsOutput()
     latency_ms = LatencyOutput()
+    refused = RefusedOutput(
+        help_text="Calls with a valid key the gateway refused (quota, rate limit, not "
+        "subscribed…): never forwarded to your API, never billed."
+    )
     revenue = RevenueOutput(allow_null=True, help_text="Members who may see billing only.")
     series = SeriesPoint(many=True)
     endpoints = ProviderEndpointOutput(many=True)

@@ -185,17 +185,27 @@ def consumer_usage(request):
     if request.GET.get("export") == "keys":
         return csv_response(
             "keys.csv",
-            ["key_prefix", "calls", "units", "errors"],
-            [[r["prefix"], r["calls"], r["units"], r["errors"]] for r in board.keys],
+            ["key_prefix", "calls", "units", "errors", "refused"],
+            [[r["prefix"], r["calls"], r["units"], r["errors"], r["refused"]] for r in board.keys],
+        )
+    if request.GET.get("export") == "refused":
+        return csv_response(
+            "refused.csv",
+            ["key_prefix", "api", "code", "status", "calls"],
+            [
+                [r["prefix"], r["api__name"] or "", r["code"], r["status"], r["calls"]]
+                for r in board.refused
+            ],
         )
     if request.GET.get("export") == "subscriptions":
         money = request.membership.can("see_money")  # the estimate is money (roles.py)
         return csv_response(
             "subscriptions.csv",
-            ["api", "plan", "calls", "units", "errors", "p50_ms"]
+            ["api", "plan", "calls", "units", "errors", "refused", "p50_ms"]
             + (["estimated_charges"] if money else []),
             [
-                [r["api"], r["plan"], r["calls"], r["units"], r["errors"], _ms(r["p50"])]
+                [r["api"], r["plan"], r["calls"], r["units"], r["errors"], r["refused"]]
+                + [_ms(r["p50"])]
                 + ([r["estimate"]] if money else [])
                 for r in board.subscriptions
             ],
@@ -234,15 +244,20 @@ def request_log(request, public_id: str):
                 "status",
                 "latency_ms",
                 "units",
+                "code",
             ],
-            [
-                [c["at"].isoformat(), c["id"], c["key"], c["m"], c["p"], c["s"], c["ms"], c["u"]]
-                for c in calls
-            ],
+            [_log_row(c) for c in calls],
         )
     return render(
         request, "analytics/request_log.html", {"subscription": subscription, "calls": calls}
     )
+
+
+def _log_row(c: dict) -> list:
+    """A request-log line as a CSV row; `code` is the gateway's error code (a refusal,
+    upstream_error, …), empty for calls the upstream answered."""
+    fields = (c["id"], c["key"], c["m"], c["p"], c["s"], c["ms"], c["u"], c.get("c", ""))
+    return [c["at"].isoformat(), *fields]
 
 
 @staff_member_required

@@ -14,9 +14,4 @@ urlpatterns = [
         views.subscription_alerts,
         name="alerts",
     ),
-    path(
-        "console/billing/subscriptions/<str:public_id>/change-plan/",
-        views.change_plan,
-        name="change_plan",
-    ),
 ]

@@ -1,5 +1,4 @@
-"""Consumer billing pages: invoices (printable), payment method, alerts, and what a plan
-change will charge before it is made."""
+"""Consumer billing pages: invoices (printable), payment method, alerts."""
 
 from django.conf import settings
 from django.contrib import messages
@@ -12,11 +11,7 @@ from django.views.decorators.http import require_POST
 
 from apps.accounts.decorators import member_required
 from apps.core.errors import ServiceError
-from apps.subscriptions.forms import ChangePlanForm
-from apps.subscriptions.pricing import describe_plan
 from apps.subscriptions.selectors import subscription_for_member
-from apps.subscriptions.services import is_upgrade
-from apps.subscriptions.terms import subscription_terms
 
 from . import alerts, assembly, services
 from .collection import collector
@@ -115,45 +110,3 @@ def subscription_alerts(request, public_id: str):
     else:
         messages.success(request, "Alerts saved. Each fires once per period.")
     return redirect(reverse("subscriptions:detail", args=[public_id]) + "#alerts")
-
-
-@member_required("billing")
-def change_plan(request, public_id: str):
-    """What a plan change would charge now and at the period end, before it is made: the
-    change itself made in a rolled-back transaction (services.plan_change_preview), with a
-    form that confirms it. With htmx, the same content in a dialog over the subscription."""
-    subscription = subscription_for_member(request.organization, public_id)
-    if subscription is None:
-        raise Http404("No such subscription.")
-    back = reverse("subscriptions:detail", args=[public_id])
-    form = ChangePlanForm(request.GET, plans=subscription.api.plans.filter(archived_at=None))
-    try:
-        if not form.is_valid():
-            raise ServiceError("Pick a plan.")
-        plan, at_once = form.cleaned_data["plan"], form.cleaned_data["at_once"]
-        preview = services.plan_change_preview(
-            actor=request.user, subscription=subscription, plan=plan, at_once=at_once
-        )
-    except ServiceError as error:
-        messages.error(request, error.message)
-        return redirect(back)
-    context = {
-        "subscription": subscription,
-        "plan": plan,
-        "at_once": at_once,
-        "headline": _change_headline(subscription, plan, preview),
-        "preview": preview,
-        "renewal": describe_plan(preview.renewal),
-        "back": back,
-        "dialog": bool(request.htmx),
-    }
-    template = "billing/_change_plan.html" if request.htmx else "billing/change_plan.html"
-    return render(request, template, context)
-
-
-def _change_headline(subscription, plan, preview) -> str:
-    if plan.is_free:
-        return f"Move to {plan.name}"
-    if is_upgrade(subscription_terms(subscription), preview.renewal):
-        return f"Upgrade to {plan.name}"
-    return f"Downgrade to {plan.name}"

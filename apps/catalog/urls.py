@@ -6,6 +6,7 @@ app_name = "catalog"
 
 urlpatterns = [
     path("apis/", views.catalog, name="catalog"),
+    path("sell/", views.sell, name="sell"),
     path("apis/<slug:slug>/", views.api_page, name="api"),
     path("apis/<slug:slug>/openapi.json", views.api_openapi, name="api_openapi"),
     # provider console

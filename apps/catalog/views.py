@@ -27,6 +27,14 @@ def home(request):
     return render(request, "catalog/home.html", context)
 
 
+def sell(request):
+    """Why and how to sell an API here, for anybody: the pricing models, the platform fee,
+    payouts and review, with the settings' numbers. Sign up, or go on to the console."""
+    from apps.payouts.selectors import provider_terms
+
+    return render(request, "catalog/sell.html", {"terms": provider_terms()})
+
+
 def catalog(request):
     query = request.GET.get("q", "")
     category = request.GET.get("category", "")

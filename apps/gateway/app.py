@@ -46,7 +46,12 @@ class Gateway:
             admission = await admit.admit(state, call)
         except Refused as refused:
             state.metrics.refused(refused.code, call.api.slug if call else "-")
-            await send_problem(send, refused.code, request_id, refused.headers, refused.detail)
+            status = await send_problem(
+                send, refused.code, request_id, refused.headers, refused.detail
+            )
+            caller = call or refused.caller
+            if caller is not None:  # a known key: the consumer sees the refusal counted
+                record.refused(state, caller, refused.code, status, request_id, scope)
             return
         outcome = forward.Outcome()
         try:

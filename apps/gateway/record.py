@@ -9,10 +9,10 @@ import re
 import time
 from decimal import Decimal
 
-from apps.metering.events import STARTED, CallEvent
+from apps.metering.events import REFUSED, STARTED, CallEvent
 
 from .forward import Outcome
-from .resolve import Call
+from .resolve import Call, split_path
 
 logger = logging.getLogger("tollgate.gateway")
 MICRO = 1_000_000
@@ -87,20 +87,72 @@ def started_event(call: Call) -> CallEvent:
 
 
 def _log_line(call: Call, outcome: Outcome, latency_ms: int, units_micro: int) -> str:
-    return json.dumps(
-        {
-            "t": round(time.time(), 3),
-            "id": call.request_id,
-            "key": call.key.prefix,
-            "m": call.method,
-            "e": call.endpoint_id,
-            "p": call.upstream_path.decode("latin-1")[:120],
-            "s": outcome.status,
-            "ms": latency_ms,
-            "u": str(Decimal(units_micro).scaleb(-6).normalize()),
-        },
-        separators=(",", ":"),
+    line = {
+        "t": round(time.time(), 3),
+        "id": call.request_id,
+        "key": call.key.prefix,
+        "m": call.method,
+        "e": call.endpoint_id,
+        "p": call.upstream_path.decode("latin-1")[:120],
+        "s": outcome.status,
+        "ms": latency_ms,
+        "u": str(Decimal(units_micro).scaleb(-6).normalize()),
+    }
+    if outcome.gateway_error:
+        line["c"] = outcome.gateway_error
+    return json.dumps(line, separators=(",", ":"))
+
+
+# Refusals not counted for the consumer: the counter store itself is unavailable.
+UNCOUNTED = frozenset({"gateway_unavailable"})
+
+
+def refused(state, caller, code: str, status: int, request_id: str, scope) -> None:
+    """Count a call refused although its key was known (`caller`: a resolved Call, or the
+    resolve.Caller a refusal carries): per key, subscription and code, never billed, no
+    quota. Written through the same store and flush as calls (held for the next write:
+    nothing here waits); the subscription's request log shows it with its code. Unknown
+    keys are not counted (nobody to show them to)."""
+    if code in UNCOUNTED:
+        return
+    subscription = caller.subscription
+    now = time.time()
+    event = CallEvent(
+        ts_ms=int(now * 1000),
+        subscription_id=subscription.id if subscription else 0,
+        api_key_id=caller.key.id,
+        endpoint_id=caller.endpoint_id,
+        period_start=caller.period_start,
+        status=status,
+        latency_ms=0,
+        units_micro=0,
+        gateway_error=True,
+        bytes_in=0,
+        bytes_out=0,
+        request_id=request_id,
+        kind=REFUSED,
+        code=code,
+        api_id=caller.api.id,
     )
+    line = None
+    if subscription is not None:
+        path = split_path(scope)[1]  # as the upstream would have seen it
+        line = json.dumps(
+            {
+                "t": round(now, 3),
+                "id": request_id,
+                "key": caller.key.prefix,
+                "m": scope["method"],
+                "e": event.endpoint_id,
+                "p": path.decode("latin-1")[:120],
+                "s": status,
+                "ms": 0,
+                "u": "0",
+                "c": code,
+            },
+            separators=(",", ":"),
+        )
+    state.store.hold_refusal(event, line)
 
 
 async def record(state, call: Call, admission, outcome: Outcome, started: float) -> None:

@@ -42,7 +42,20 @@ class Call:
     limit_headers: list = field(default_factory=list)
 
 
-def _split_path(scope) -> tuple[str, bytes, str]:
+@dataclass
+class Caller:
+    """Who a refused call came from, as far as resolution got: a key the gateway knows
+    (revoked or expired ones too), and the subscription once found. A refusal of a known
+    caller is counted for the consumer to see (record.refused); unknown keys are not."""
+
+    api: ApiSnapshot
+    key: KeySnapshot
+    subscription: SubscriptionSnapshot | None = None
+    period_start: int = 0
+    endpoint_id: int | None = None  # not looked up for a refusal
+
+
+def split_path(scope) -> tuple[str, bytes, str]:
     raw = scope.get("raw_path") or scope["path"].encode()
     raw = raw.split(b"?", 1)[0]
     slash = raw.find(b"/", 4)
@@ -67,14 +80,15 @@ async def _api(state, slug: str) -> ApiSnapshot:
     return api
 
 
-async def _key(state, scope, now: float) -> KeySnapshot:
+async def _key(state, scope) -> KeySnapshot:
+    """The key sent, valid or not (revoked and expired keys are known too)."""
     secret = _header(scope, b"x-api-key")
     if not secret:
         raise Refused("missing_api_key")
     if not has_valid_checksum(secret, KEY_PREFIX):  # a typo or junk: no lookup at all
         raise Refused("invalid_api_key")
     key = await state.cache.get("key", hash_secret(secret), loaders.load_key)
-    if key is None or not key.valid_at(now):
+    if key is None:
         raise Refused("invalid_api_key")
     return key
 
@@ -120,11 +134,25 @@ def _check_status(subscription: SubscriptionSnapshot, now: float) -> None:
 
 async def resolve(state, scope, request_id: str) -> Call:
     now = time.time()
-    slug, upstream_path, decoded_path = _split_path(scope)
+    paths = slug, upstream_path, _ = split_path(scope)
     if leaves_base_path(upstream_path):  # before any lookup: the upstream must never see it
         raise Refused("invalid_path")
     api = await _api(state, slug)
-    key = await _key(state, scope, now)
+    caller = Caller(api, await _key(state, scope))
+    try:
+        return await _resolve_known(state, scope, request_id, now, caller, paths)
+    except Refused as refused:
+        refused.caller = caller
+        raise
+
+
+async def _resolve_known(
+    state, scope, request_id: str, now: float, caller: Caller, paths: tuple
+) -> Call:
+    api, key = caller.api, caller.key
+    _, upstream_path, decoded_path = paths
+    if not key.valid_at(now):
+        raise Refused("invalid_api_key")
     if not key.allows(api.id):
         raise Refused("key_not_allowed")
     organization = await state.cache.get(
@@ -132,7 +160,8 @@ async def resolve(state, scope, request_id: str) -> Call:
     )
     if organization is None or organization.suspended:
         raise Refused("consumer_suspended")
-    subscription = await _subscription(state, key.organization_id, api.id)
+    subscription = caller.subscription = await _subscription(state, key.organization_id, api.id)
+    caller.period_start = int(subscription.period_start)
     _check_status(subscription, now)
     period_start, period_end, plan_id = _current_period(subscription, now)
     plan = await state.cache.get("plan", str(plan_id), loaders.load_plan)

@@ -11,6 +11,7 @@ class Refused(Exception):
     def __init__(self, code: str, headers: list | None = None, detail: str | None = None):
         super().__init__(code)
         self.code, self.headers, self.detail = code, headers or [], detail
+        self.caller = None  # who was refused, when the key was known (resolve.Caller)
 
 
 CODES = {
@@ -53,6 +54,10 @@ CODES = {
     "upstream_timeout": (504, "The API's server did not answer in time."),
     "gateway_unavailable": (503, "The gateway cannot count calls right now; retry shortly."),
 }
+
+
+# What each refusal means, for the consumer's usage pages (the problem's detail text).
+REFUSAL_MEANINGS = {code: text for code, (_status, text) in CODES.items()}
 
 
 def problem(code: str, request_id: str, detail: str | None = None) -> tuple[int, bytes]:

@@ -11,5 +11,5 @@ class KeysConfig(AppConfig):
 
         from . import panels
 
-        # first on the page: right after subscribing, a key is what the consumer needs next
-        subscription_views.subscription_panels.insert(0, panels.next_step_panel)
+        # first on the page: without a key nothing else on it can happen
+        subscription_views.subscription_panels.insert(0, panels.first_key_panel)

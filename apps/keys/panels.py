@@ -1,18 +1,20 @@
-"""The keys panel on a subscription's page: the next step after subscribing is a key."""
+"""The subscription page's next step: a subscriber with no key that can call the API is
+offered one, created by the keys page's own form post (the secret shows there, once)."""
 
 from django.utils import timezone
+
+from apps.subscriptions.models import LIVE_STATUSES
 
 from . import selectors
 
 
-def next_step_panel(request, subscription):
-    """Which of the organization's keys can call this API, and a one-click form (posted to
-    the keys page, which shows the new secret once) for members who may create keys."""
-    if subscription.status not in ("active", "trialing"):
+def first_key_panel(request, subscription):
+    if subscription.status not in LIVE_STATUSES:
         return None
-    keys = selectors.keys_calling(request.organization, subscription.api, timezone.now())
+    if selectors.can_call(subscription.organization, subscription.api, timezone.now()):
+        return None
     return {
-        "template": "keys/_subscription_panel.html",
-        "keys": keys,
+        "template": "keys/_first_key.html",
+        "api": subscription.api,
         "can_develop": request.membership.can("develop"),
     }

@@ -38,15 +38,9 @@ def live_keys(organization: Organization, now: datetime) -> QuerySet[ApiKey]:
     )
 
 
-def keys_calling(organization: Organization, api: Api, now: datetime) -> list[ApiKey]:
-    """The organization's working keys that may call `api`: unrestricted ones and those
-    restricted to it, newest first."""
-    return list(
-        live_keys(organization, now)
-        .filter(Q(restricted=False) | Q(allowed_apis=api))
-        .distinct()
-        .order_by("-created_at")
-    )
+def can_call(organization: Organization, api: Api, now: datetime) -> bool:
+    """Whether the organization holds a working key that may call `api`."""
+    return live_keys(organization, now).filter(Q(restricted=False) | Q(allowed_apis=api)).exists()
 
 
 def key_for(organization: Organization, public_id: str) -> ApiKey | None:
@@ -89,8 +83,8 @@ def restrictable_apis(organization: Organization, keep: Iterable[int] = ()) -> Q
 
 def example_call(key: ApiKey) -> tuple[str, str] | None:
     """(api slug, path) of a call worth showing next to a new key: a parameterless GET
-    endpoint of the first API it is restricted to, or else of the API the organization
-    subscribed to last. None when nothing fits."""
+    endpoint of the first API it is restricted to, or else of an API the organization
+    subscribes to. None when nothing fits."""
     api = _example_api(key)
     if api is None:
         return None
@@ -103,13 +97,8 @@ def example_call(key: ApiKey) -> tuple[str, str] | None:
 def _example_api(key: ApiKey) -> Api | None:
     if key.restricted:
         return key.allowed_apis.order_by("name").first()
-    # the newest live subscription: a key made right after subscribing is for that API
-    subscription = (
-        subscriptions_of(key.organization)
-        .filter(status__in=LIVE_STATUSES)
-        .order_by("-created_at", "-pk")
-        .first()
-    )
+    live = (s for s in subscriptions_of(key.organization) if s.is_live)
+    subscription = next(live, None)
     return subscription.api if subscription else None
 
 

@@ -12,10 +12,17 @@ Kinds:
 - `S` — a call started: written at admission, before forwarding, removed by its completion;
 - `O` — a started call whose completion never came (the gateway died): billed as one call
   at the plan's minimum units when the flush gives up waiting for it;
-- `R` — a call refused with a valid key (401/402/403/429): counted, never billed.
+- `R` — calls refused although the key was known (401 revoked or expired, 402, 403, 429):
+  counted per key and error code (`code`), never billed, never against a quota. The
+  gateway merges the refusals of one batch into one event per bucket (`count`, see
+  `merge_refusals`), so a flood of 429s costs a stream entry per batch, not per call.
+  Refusals are not among the request ids the flush keeps (`MeteredCall`: billed calls):
+  one that reached two sources (a Redis write that timed out yet happened, and its
+  database fallback) is counted twice — never billed either way.
 
-Formats: version 3 (this); version 2 (units in millionths, no request id) and version 1
-(milli-units) entries still in a stream or queue at an upgrade decode as before."""
+Formats: version 3 (this; a 17th field `count` only when it is not 1); version 2 (units in
+millionths, no request id) and version 1 (milli-units) entries still in a stream or queue at
+an upgrade decode as before."""
 
 from dataclasses import dataclass, replace
 
@@ -42,6 +49,7 @@ class CallEvent:
     kind: str = COMPLETED
     code: str = ""  # the gateway's error code (refusal, upstream_error, …), "" if none
     api_id: int = 0
+    count: int = 1  # calls this event stands for: > 1 only for merged refusals
 
     @property
     def units_milli(self) -> int:
@@ -53,33 +61,34 @@ class CallEvent:
         return self.kind in (COMPLETED, ORPHANED)
 
     def encode(self) -> str:
-        return "|".join(
-            [
-                VERSION,
-                self.kind,
-                self.request_id,
-                str(self.ts_ms),
-                str(self.subscription_id),
-                str(self.api_key_id),
-                str(self.api_id),
-                "" if self.endpoint_id is None else str(self.endpoint_id),
-                str(self.period_start),
-                str(self.status),
-                str(self.latency_ms),
-                str(self.units_micro),
-                self.code or ("1" if self.gateway_error else ""),
-                str(self.bytes_in),
-                str(self.bytes_out),
-                "1" if self.units_invalid else "",
-            ]
-        )
+        parts = [
+            VERSION,
+            self.kind,
+            self.request_id,
+            str(self.ts_ms),
+            str(self.subscription_id),
+            str(self.api_key_id),
+            str(self.api_id),
+            "" if self.endpoint_id is None else str(self.endpoint_id),
+            str(self.period_start),
+            str(self.status),
+            str(self.latency_ms),
+            str(self.units_micro),
+            self.code or ("1" if self.gateway_error else ""),
+            str(self.bytes_in),
+            str(self.bytes_out),
+            "1" if self.units_invalid else "",
+        ]
+        if self.count != 1:
+            parts.append(str(self.count))
+        return "|".join(parts)
 
     @classmethod
     def decode(cls, text: str) -> "CallEvent":
         parts = text.split("|")
         if (parts[0], len(parts)) in {("1", 12), ("2", 13)}:
             return _decode_before_request_ids(parts)
-        if parts[0] != VERSION or len(parts) != 16:
+        if parts[0] != VERSION or len(parts) not in (16, 17):
             raise ValueError(f"unknown usage event format: {text[:60]!r}")
         ints = [int(p) if p else None for p in parts[3:12]]
         code = parts[12]
@@ -100,11 +109,42 @@ class CallEvent:
             bytes_in=int(parts[13]),
             bytes_out=int(parts[14]),
             units_invalid=parts[15] == "1",
+            count=int(parts[16]) if len(parts) == 17 else 1,
+        )
+
+    @property
+    def refusal_bucket(self) -> tuple:
+        """What refusals are counted by: key, subscription, API, period, code and hour."""
+        return (
+            self.api_key_id,
+            self.subscription_id,
+            self.api_id,
+            self.period_start,
+            self.code,
+            self.ts_ms // 3_600_000,
         )
 
     def orphaned(self) -> "CallEvent":
         """The started call billed without its completion: one call, its minimum units."""
         return replace(self, kind=ORPHANED)
+
+
+def merge_refusals(events: list[CallEvent]) -> list[CallEvent]:
+    """The events, with the refusals of one bucket merged into the first of them (its
+    request id, the sum of their counts)."""
+    merged: list[CallEvent] = []
+    first: dict[tuple, int] = {}
+    for event in events:
+        if event.kind != REFUSED:
+            merged.append(event)
+            continue
+        index = first.get(event.refusal_bucket)
+        if index is None:
+            first[event.refusal_bucket] = len(merged)
+            merged.append(event)
+        else:
+            merged[index] = replace(merged[index], count=merged[index].count + event.count)
+    return merged
 
 
 def _decode_before_request_ids(parts: list[str]) -> CallEvent:

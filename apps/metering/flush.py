@@ -35,7 +35,7 @@ from django.utils import timezone
 
 from apps.subscriptions.selectors import timelines_for
 
-from .events import ORPHANED, CallEvent
+from .events import ORPHANED, REFUSED, CallEvent
 from .models import (
     COUNT_FIELDS,
     LATENCY_BUCKETS_MS,
@@ -47,6 +47,7 @@ from .models import (
     UsageEvent,
 )
 from .redis_layout import STARTED_PATTERN, stream_key, stream_source
+from .refusals import apply_refusals
 
 BATCH_SIZE = 5000
 STREAM = stream_key(0)
@@ -145,9 +146,10 @@ def _when(epoch: int) -> datetime:
 
 
 def apply_events(events: list[CallEvent]) -> int:
-    """Adds events to the hourly and daily aggregates. Call inside the flush's transaction."""
-    timelines = timelines_for({event.subscription_id for event in events})
-    written = 0
+    """Adds events to the hourly and daily aggregates (refusals to the refusal counts).
+    Call inside the flush's transaction."""
+    timelines = timelines_for({event.subscription_id for event in events if event.billed})
+    written = apply_refusals(events)  # counted apart: never billed (refusals.py)
     for model, key, fields, time_field in GRAINS:
         buckets = summarize(events, partial(key, timelines=timelines))
         written += _apply(model, buckets, fields, time_field)
@@ -231,7 +233,9 @@ def claim(events: list[CallEvent]) -> list[CallEvent]:
     flush racing for the same id waits on the unique index and then finds it taken."""
     fresh, by_id = [], {}
     for event in events:
-        if not event.request_id:  # recorded before request ids existed
+        # recorded before request ids existed; or a refusal: never billed, so not kept
+        # among the counted ids (which are the billed calls, one each)
+        if not event.request_id or event.kind == REFUSED:
             fresh.append(event)
         else:
             by_id.setdefault(event.request_id, event)

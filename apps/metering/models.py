@@ -5,7 +5,7 @@ period quota counters and the queue of not-yet-flushed call events."""
 
 from django.db import models
 
-from apps.catalog.models import Endpoint
+from apps.catalog.models import Api, Endpoint
 from apps.subscriptions.models import Subscription
 
 # Upper bounds (ms) of the latency histogram buckets; the last bucket is open-ended.
@@ -219,3 +219,39 @@ class UsageDaily(UsageCounts):
 
     def __str__(self):
         return f"{self.subscription_id} {self.day}: {self.calls} calls"
+
+
+class RefusedCalls(models.Model):
+    """Calls the gateway refused although it knew the key (401 for a revoked or expired
+    key, 402, 403, 429), per key, subscription (none for `not_subscribed` and the like),
+    API, billing period, error code and hour. Written by the flush from the gateway's
+    refusal events; never billed, never counted against a quota: it tells a consumer why
+    calls fail."""
+
+    api_key_id = models.BigIntegerField()
+    subscription = models.ForeignKey(
+        Subscription, null=True, on_delete=models.CASCADE, related_name="refused_calls"
+    )
+    api = models.ForeignKey(Api, null=True, on_delete=models.CASCADE, related_name="+")
+    period_start = models.DateTimeField(null=True)
+    code = models.CharField(max_length=40)
+    status = models.PositiveSmallIntegerField()
+    hour = models.DateTimeField()
+    calls = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["api_key_id", "subscription", "api", "period_start", "code", "hour"],
+                name="one_refusal_count_per_bucket",
+                nulls_distinct=False,
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["subscription", "period_start"]),
+            models.Index(fields=["api_key_id", "hour"]),
+            models.Index(fields=["hour"]),
+        ]
+
+    def __str__(self):
+        return f"key {self.api_key_id} {self.code} {self.hour:%Y-%m-%d %H}h: {self.calls}"

@@ -414,3 +414,41 @@ def statement_rows(organization, month: str) -> Iterator[list[str]]:
             entry.currency,
             entry.payout.public_id if entry.payout else "",
         ]
+
+
+@dataclass(frozen=True)
+class ProviderTerms:
+    """What a provider is told before signing up, from the settings that decide it."""
+
+    fee_percent: Decimal
+    example_line: Decimal
+    example_share: Decimal
+    example_fee: Decimal
+    payout_minimum: Decimal
+    hold_days: int
+    by_stripe: bool
+    price_notice_days: int
+
+    @property
+    def fee_text(self) -> str:
+        """The percentage as written, without trailing zeros: 20, 12.5."""
+        return format(self.fee_percent.normalize(), "f")
+
+
+def provider_terms(example_line: Decimal = Decimal("100.00")) -> ProviderTerms:
+    """The marketplace's default terms (staff may set another fee for one organization),
+    with what a provider keeps of an example invoice line, split as every line is."""
+    from apps.subscriptions.rating import split_provider_share
+
+    fee_percent = Decimal(settings.PLATFORM_FEE_PERCENT)
+    share, fee = split_provider_share(example_line, fee_percent)
+    return ProviderTerms(
+        fee_percent=fee_percent,
+        example_line=example_line,
+        example_share=share,
+        example_fee=fee,
+        payout_minimum=Decimal(settings.PAYOUT_MINIMUM),
+        hold_days=settings.PAYOUT_HOLD_DAYS,
+        by_stripe=stripe_configured(),
+        price_notice_days=settings.PRICE_CHANGE_NOTICE_DAYS,
+    )

@@ -1,9 +1,7 @@
 """The provider console's Payouts page: balance, next payout, Stripe account, payout
-history, earnings per invoice line (paged; htmx swaps the table), monthly CSV statements;
-and the public "Sell your API" page, whose figures are the payout settings."""
+history, earnings per invoice line (paged; htmx swaps the table), monthly CSV statements."""
 
 import logging
-from decimal import Decimal
 
 from django.conf import settings
 from django.contrib import messages
@@ -18,11 +16,10 @@ from apps.accounts.decorators import member_required, require_role
 from apps.accounts.notifications import absolute
 from apps.core.csv_export import csv_response
 from apps.core.errors import ServiceError
-from apps.subscriptions.rating import split_provider_share
 
 from . import selectors, services
 from .forms import PayoutDetailsForm
-from .periods import first_of_next_month, month_of, parse_month
+from .periods import month_of, parse_month
 
 logger = logging.getLogger(__name__)
 PAGE_SIZE = 20
@@ -162,31 +159,3 @@ def _save_details(request, form):
     else:
         messages.info(request, "Nothing changed.")
     return redirect("payouts:details")
-
-
-# --- The public page for people who want to sell an API -----------------------------------
-EXAMPLE_LINE = Decimal("100.00")
-
-
-def sell(request):
-    """What a provider gets: pricing models, the platform fee, payouts and holdback, how a
-    listing is reviewed. Every figure is the marketplace's setting, split as the ledger
-    splits it."""
-    fee_percent = selectors.fee_percent_for(None)
-    share, fee = split_provider_share(EXAMPLE_LINE, fee_percent, settings.CURRENCY)
-    context = {
-        "fee_percent": _percent(fee_percent),
-        "keep_percent": _percent(100 - fee_percent),
-        "example": {"gross": EXAMPLE_LINE, "fee": fee, "share": share},
-        "payout_minimum": settings.PAYOUT_MINIMUM,
-        "hold_days": settings.PAYOUT_HOLD_DAYS,
-        "notice_days": settings.PRICE_CHANGE_NOTICE_DAYS,
-        "next_run": first_of_next_month(timezone.now()),
-        "stripe_configured": selectors.stripe_configured(),
-    }
-    return render(request, "payouts/sell.html", context)
-
-
-def _percent(value: Decimal) -> str:
-    """20 → "20", 12.5 → "12.5", 12.25 → "12.25": as many decimals as the setting has."""
-    return f"{value.normalize():f}"

@@ -10,6 +10,11 @@ urlpatterns = [
     path("console/subscriptions/", views.subscription_list, name="list"),
     path("console/subscriptions/<str:public_id>/", views.subscription_detail, name="detail"),
     path(
+        "console/subscriptions/<str:public_id>/change/",
+        views.subscription_change,
+        name="change",
+    ),
+    path(
         "console/subscriptions/<str:public_id>/<str:action>/",
         views.subscription_action,
         name="action",

@@ -20,7 +20,7 @@ from apps.core.errors import ServiceError
 from . import selectors, services
 from .forms import ChangePlanForm, PlanForm, SpendCapForm
 from .pricing import describe_plan
-from .terms import subscription_terms, version_terms
+from .terms import current_version, subscription_terms, version_terms
 
 
 # --- The pricing table (a section of the catalog's API page) --------------------------------
@@ -91,6 +91,9 @@ def _subscription_or_404(request, public_id: str):
 # Later apps add panels to a subscription's page: functions (request, subscription) -> dict
 # with "template" and context (usage, invoices, alerts).
 subscription_panels: list = []
+# Billing sets this (it sits above subscriptions): (actor, subscription, plan, at_once) ->
+# the preview of the invoice a plan change makes.
+plan_change_preview = None
 
 
 @member_required("view")
@@ -137,7 +140,6 @@ DONE = {
     "cancel": "Canceled.",
     "cancel-now": "Canceled. The final invoice bills the usage to date.",
     "resume": "The subscription continues.",
-    "change": "Plan changed.",
     "cap": "Spend cap saved.",
 }
 
@@ -164,22 +166,6 @@ def _run_action(request, subscription, action: str) -> str:
                 f"{subscription.current_period_end:%b %-d, %Y}; calls work until then."
             )
         return DONE[action]
-    if action == "change":
-        form = ChangePlanForm(request.POST, plans=subscription.api.plans.filter(archived_at=None))
-        if not form.is_valid():
-            raise ServiceError("Pick a plan.")
-        subscription = services.subscription_change_plan(
-            actor=request.user,
-            subscription=subscription,
-            plan=form.cleaned_data["plan"],
-            at_once=form.cleaned_data["at_once"],
-        )
-        if subscription.scheduled_plan_id:
-            return (
-                f"You move to {subscription.scheduled_plan.name} on "
-                f"{subscription.current_period_end:%b %-d, %Y}."
-            )
-        return f"You are now on {subscription.plan.name}."
     if action == "cap":
         form = SpendCapForm(request.POST)
         if not form.is_valid():
@@ -189,6 +175,62 @@ def _run_action(request, subscription, action: str) -> str:
         )
         return DONE["cap"]
     raise Http404("Unknown action.")
+
+
+@member_required("billing")
+def subscription_change(request, public_id: str):
+    """A plan change asks first: the confirmation page shows what the change bills now
+    (its invoice, line for line, from a rolled-back run of the change) and what each
+    period costs from the period end. Only a post with `confirm` changes the plan."""
+    subscription = _subscription_or_404(request, public_id)
+    form = ChangePlanForm(
+        request.POST or request.GET or None,
+        plans=subscription.api.plans.filter(archived_at=None),
+    )
+    if not form.is_valid():
+        messages.error(request, "Pick a plan.")
+        return redirect("subscriptions:detail", subscription.public_id)
+    plan, at_once = form.cleaned_data["plan"], form.cleaned_data["at_once"]
+    try:
+        if request.method == "POST" and request.POST.get("confirm"):
+            message = _change_plan(request, subscription, plan, at_once)
+        else:
+            return _confirm_change(request, subscription, plan, at_once)
+    except ServiceError as error:
+        messages.error(request, error.message)
+    else:
+        messages.success(request, message)
+    return redirect("subscriptions:detail", subscription.public_id)
+
+
+def _confirm_change(request, subscription, plan, at_once: bool):
+    preview = plan_change_preview(
+        actor=request.user, subscription=subscription, plan=plan, at_once=at_once
+    )
+    return render(
+        request,
+        "subscriptions/change_confirm.html",
+        {
+            "subscription": subscription,
+            "plan": plan,
+            "preview": preview,
+            "asked_now": at_once,
+            "current": describe_plan(subscription_terms(subscription)),
+            "description": describe_plan(version_terms(current_version(plan))),
+        },
+    )
+
+
+def _change_plan(request, subscription, plan, at_once: bool) -> str:
+    subscription = services.subscription_change_plan(
+        actor=request.user, subscription=subscription, plan=plan, at_once=at_once
+    )
+    if subscription.scheduled_plan_id:
+        return (
+            f"You move to {subscription.scheduled_plan.name} on "
+            f"{subscription.current_period_end:%b %-d, %Y}."
+        )
+    return f"You are now on {subscription.plan.name}."
 
 
 # --- Provider console ---------------------------------------------------------------------

@@ -72,13 +72,6 @@
     if (dialog) { event.preventDefault(); dialog.close(); }
   });
 
-  // A <dialog data-modal> that htmx swaps in opens as a modal (without JavaScript the same
-  // content is a page of its own).
-  document.addEventListener("htmx:afterSwap", function (e) {
-    var dialog = e.target.querySelector("dialog[data-modal]");
-    if (dialog && !dialog.open) dialog.showModal();
-  });
-
   // Forms: disable the submit button while sending (prevents double submits).
   document.addEventListener("submit", function (event) {
     var form = event.target;

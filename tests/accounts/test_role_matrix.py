@@ -262,7 +262,7 @@ def test_the_usage_api_tells_a_developer_there_are_no_charges_to_see(world):
 def test_the_usage_csv_leaves_the_estimate_column_out_for_a_developer(world, client):
     response = world.session(client, Role.DEVELOPER).get("/console/usage/?export=subscriptions")
     header = next(csv.reader(io.StringIO(response.content.decode())))
-    assert header == ["api", "plan", "calls", "units", "errors", "p50_ms"]
+    assert header == ["api", "plan", "calls", "units", "errors", "refused", "p50_ms"]
 
 
 # Paid changes: the refused change nothing.
@@ -286,7 +286,7 @@ PAID_CHANGES = [
         "plan change page",
         lambda w, c: c.post(
             f"/console/subscriptions/{w.subscription.public_id}/change/",
-            {"plan": w.cheaper.pk},
+            {"plan": w.cheaper.pk, "confirm": "1"},
         ),
         lambda w: Subscription.objects.get(pk=w.subscription.pk).scheduled_plan_id == w.cheaper.pk,
     ),

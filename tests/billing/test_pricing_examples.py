@@ -17,6 +17,7 @@ from apps.core.errors import ServiceError
 from apps.subscriptions import services
 from apps.subscriptions.models import PriceChange, SubscriptionStatus
 from tests.billing.usage import record_usage
+from tests.catalog.factories import ApiFactory
 from tests.subscriptions.factories import PlanFactory
 
 pytestmark = pytest.mark.django_db
@@ -41,6 +42,40 @@ def lines(invoice) -> list[tuple[str, str]]:
 def close(subscription, when: datetime) -> Invoice | None:
     with moment(when + timedelta(minutes=5)):
         return billing.close_period(subscription.pk)
+
+
+@pytest.fixture
+def api(other_org):
+    return ApiFactory(organization=other_org)
+
+
+@pytest.fixture
+def basic(api):
+    return PlanFactory(
+        api=api,
+        name="Basic",
+        monthly_fee=D("10"),
+        included_units=1_000,
+        unit_price=D("0.01"),
+        hard_limit=False,
+    )
+
+
+@pytest.fixture
+def pro(api):
+    return PlanFactory(
+        api=api,
+        name="Pro",
+        monthly_fee=D("40"),
+        included_units=10_000,
+        unit_price=D("0.002"),
+        hard_limit=False,
+    )
+
+
+@pytest.fixture
+def free(api):
+    return PlanFactory(api=api, name="Free", included_units=100, hard_limit=True)
 
 
 def subscribe(owner, org, plan, when: datetime):
@@ -315,7 +350,7 @@ def test_downgrading_now_and_cancelling_now_from_the_subscription_page(
     with moment(at(4, 16)):
         response = owner_client.post(
             f"/console/subscriptions/{subscription.public_id}/change/",
-            {"plan": basic.pk, "at_once": "on"},
+            {"plan": basic.pk, "at_once": "on", "confirm": "1"},
             follow=True,
         )
     assert "You are now on Basic." in response.content.decode()
@@ -328,6 +363,76 @@ def test_downgrading_now_and_cancelling_now_from_the_subscription_page(
         owner_client.post(f"/console/subscriptions/{subscription.public_id}/cancel-now/")
     subscription.refresh_from_db()
     assert subscription.status == SubscriptionStatus.CANCELED
+
+
+# --- The plan change's confirmation page ------------------------------------------------
+def test_an_upgrade_asks_first_and_the_invoice_is_what_the_confirmation_said(
+    owner, org, basic, pro, owner_client
+):
+    subscription = subscribe(owner, org, basic, at(4, 1))
+    record_usage(subscription, 1_200, at=at(4, 10))
+    url = f"/console/subscriptions/{subscription.public_id}/change/"
+    with moment(at(4, 16)):
+        page = owner_client.get(url, {"plan": pro.pk}).content.decode()
+        # a post without `confirm` (an old form, a replayed request) only asks too
+        asked = owner_client.post(url, {"plan": pro.pk}).content.decode()
+    charged_now = page.split('id="charged-now"')[1].split('id="from-period-end"')[0]
+    for amount in ("$7.00", "-$5.00", "$20.00", "$22.00"):
+        assert amount in charged_now
+    assert "Charged now" in charged_now and "Switch to Pro now" in page
+    assert "From May 1, 2026" in page and "$40 / month" in page
+    assert "Switch to Pro now" in asked
+    subscription.refresh_from_db()
+    assert subscription.plan == basic and not Invoice.objects.filter(key__startswith="change:")
+    with moment(at(4, 16)):
+        done = owner_client.post(url, {"plan": pro.pk, "confirm": "1"}, follow=True)
+    assert "You are now on Pro." in done.content.decode()
+    assert lines(Invoice.objects.get(key__startswith="change:")) == [
+        ("usage", "7.00"),
+        ("proration_credit", "-5.00"),
+        ("proration_charge", "20.00"),
+    ]
+
+
+def test_a_downgrade_confirmation_says_it_applies_at_the_period_end_unless_now(
+    owner, org, basic, pro, owner_client
+):
+    subscription = subscribe(owner, org, pro, at(4, 1))
+    record_usage(subscription, 5_500, at=at(4, 10))
+    url = f"/console/subscriptions/{subscription.public_id}/change/"
+    with moment(at(4, 16)):
+        later = owner_client.get(url, {"plan": basic.pk}).content.decode()
+        now = owner_client.get(url, {"plan": basic.pk, "at_once": "on"}).content.decode()
+    assert "Nothing is charged now." in later and "until May 1, 2026" in later
+    assert "Move to Basic on May 1" in later and "See what switching now costs" in later
+    # now: Pro's half (5,000 included) 500 × $0.002; Basic's fee × ½; Pro refunds nothing
+    charged_now = now.split('id="charged-now"')[1]
+    assert "$1.00" in charged_now and "$5.00" in charged_now and "$6.00" in charged_now
+    assert 'name="at_once" value="on"' in now
+    with moment(at(4, 16)):
+        owner_client.post(url, {"plan": basic.pk, "confirm": "1"})
+    subscription.refresh_from_db()
+    assert subscription.plan == pro and subscription.scheduled_plan == basic
+    assert not Invoice.objects.filter(key__startswith="change:").exists()
+
+
+def test_moving_to_a_free_plan_now_shows_the_usage_it_bills(owner, org, basic, free, owner_client):
+    subscription = subscribe(owner, org, basic, at(4, 1))
+    record_usage(subscription, 3_000, at=at(4, 20))
+    url = f"/console/subscriptions/{subscription.public_id}/change/"
+    with moment(at(4, 30)):
+        page = owner_client.get(url, {"plan": free.pk, "at_once": "on"}).content.decode()
+        owner_client.post(url, {"plan": free.pk, "at_once": "on", "confirm": "1"})
+    assert "$20.33" in page.split('id="charged-now"')[1] and "Free" in page
+    assert lines(Invoice.objects.get(key__startswith="change:")) == [("usage", "20.33")]
+
+
+def test_a_plan_change_confirmation_is_404_for_other_organizations(
+    owner, org, basic, pro, outsider_client
+):
+    subscription = subscribe(owner, org, basic, at(4, 1))
+    url = f"/console/subscriptions/{subscription.public_id}/change/"
+    assert outsider_client.get(url, {"plan": pro.pk}).status_code == 404
 
 
 def test_providers_see_price_versions_and_announce_a_change_with_notice(

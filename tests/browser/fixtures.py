@@ -59,12 +59,11 @@ def phone_page(browser, live_site):
     context.close()
 
 
-def shoot(page, name: str, *, full_page: bool = True) -> Path:
-    """Keep a screenshot for people to look at (.run/test-shots/). A modal dialog sits in
-    the viewport: take it with `full_page=False`."""
+def shoot(page, name: str) -> Path:
+    """Keep a screenshot for people to look at (.run/test-shots/)."""
     SHOTS.mkdir(parents=True, exist_ok=True)
     path = SHOTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=full_page)
+    page.screenshot(path=str(path), full_page=True)
     return path
 
 

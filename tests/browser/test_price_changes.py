@@ -1,6 +1,7 @@
 """Price versions, plan changes and the invoice they make, in a browser at 1280 px and
 390 px: the provider announces new prices with notice, the consumer sees the coming change
-on the subscription page, upgrades, and reads the upgrade invoice line by line."""
+on the subscription page, asks to upgrade, is shown what it charges now and from the period
+end, confirms, and reads the upgrade invoice: the lines the confirmation showed."""
 
 from datetime import timedelta
 from decimal import Decimal
@@ -10,6 +11,7 @@ from django.utils import timezone
 
 from apps.billing.models import Invoice
 from apps.catalog.models import ApiStatus
+from apps.core.money import format_money as money
 from apps.subscriptions import services
 from tests.billing.usage import record_usage
 from tests.browser.fixtures import login, shoot
@@ -88,9 +90,24 @@ def test_a_price_change_announced_then_an_upgrade_and_its_invoice(page, phone_pa
 
     consumer_page.select_option("#id_plan", value=str(story["pro"].pk))
     consumer_page.click("form[action$='/change/'] button[type=submit]")
+    consumer_page.wait_for_selector("#confirm-change")
+    # the confirmation shows the invoice the upgrade will make; nothing has changed yet
+    said = consumer_page.locator("#charged-now tbody tr").all_inner_texts()
+    said_total = consumer_page.locator("#charged-now [data-total]").inner_text()
+    assert "$40 / month" in consumer_page.locator("#from-period-end").inner_text()
+    assert not Invoice.objects.filter(key__startswith="change:").exists()
+    shoot(consumer_page, "plan-change-confirm-1280")
+    phone_page.goto(consumer_page.url)
+    phone_page.wait_for_selector("#confirm-change")
+    shoot(phone_page, "plan-change-confirm-390")
+    consumer_page.click("#confirm-change")
     consumer_page.wait_for_load_state()
     assert "You are now on Pro." in consumer_page.content()
     invoice = Invoice.objects.get(key__startswith="change:")
+    assert said_total == money(invoice.total)
+    assert [row.split("\t")[-1].strip() for row in said] == [
+        money(line.amount) for line in invoice.lines.all()
+    ]
     consumer_page.goto(f"/console/invoices/{invoice.public_id}/")
     text = consumer_page.locator("table").inner_text()
     assert "Calls beyond the" in text and "$0.01" in text and "-$" in text

@@ -71,7 +71,7 @@ def test_consumer_pages_change_and_cancel(owner_client, org, plans):
     subscription = Subscription.objects.get(organization=org)
     base = f"/console/subscriptions/{subscription.public_id}"
     assert owner_client.get("/console/subscriptions/").status_code == 200
-    owner_client.post(f"{base}/change/", {"plan": plans["pro"].pk})
+    owner_client.post(f"{base}/change/", {"plan": plans["pro"].pk, "confirm": "1"})
     subscription.refresh_from_db()
     assert subscription.plan == plans["pro"]
     owner_client.post(f"{base}/cap/", {"spend_cap": "50.00"})

@@ -10,6 +10,9 @@ from ..events import CallEvent
 
 logger = logging.getLogger(__name__)
 REFUSALS = ("rate_limited", "quota_exceeded", "spend_cap_reached")
+# Refused calls wait up to this long for others, unless completions are written first
+# (they ride along): a flood of 429s costs one write per interval, not one per call.
+REFUSAL_BATCH_S = 0.1
 
 
 class StoreUnavailable(Exception):
@@ -52,6 +55,8 @@ class CounterStore:
     def __init__(self):
         self.in_flight: dict[str, CallEvent] = {}
         self.maintenance: asyncio.Future | None = None
+        self.refusals: list[tuple[CallEvent, int, str | None]] = []
+        self.refusal_timer: asyncio.TimerHandle | None = None
 
     async def admit(self, limits: Limits, now: float, start: CallEvent | None = None) -> Admission:
         raise NotImplementedError
@@ -60,6 +65,30 @@ class CounterStore:
         self, event: CallEvent, *, reserved_milli: int, log_line: str | None = None
     ) -> None:
         raise NotImplementedError
+
+    # --- refused calls -----------------------------------------------------------------
+    def hold_refusal(self, event: CallEvent, log_line: str | None) -> None:
+        """Keep a refused call for the next write (at most `REFUSAL_BATCH_S` away)."""
+        self.refusals.append((event, 0, log_line))
+        if self.refusal_timer is None:
+            loop = asyncio.get_running_loop()
+            self.refusal_timer = loop.call_later(REFUSAL_BATCH_S, self._refusals_due)
+        self._untrack(event.request_id)
+
+    def take_refusals(self) -> list[tuple[CallEvent, int, str | None]]:
+        if self.refusal_timer is not None:
+            self.refusal_timer.cancel()
+            self.refusal_timer = None
+        refusals, self.refusals = self.refusals, []
+        return refusals
+
+    def _refusals_due(self) -> None:
+        """The held refusals waited long enough: write them (each store schedules it)."""
+        self.refusal_timer = None
+
+    async def write_refusals(self) -> None:
+        """Write the held refusals now (at close). The Redis store's writer takes them with
+        its next batch (`flush_pending`)."""
 
     async def start_in_fallback(self, start: CallEvent) -> None:
         """Admission could not run (Redis down, failing open): keep the started record in
@@ -74,6 +103,7 @@ class CounterStore:
         return True
 
     async def close(self) -> None:
+        await self.write_refusals()
         if self.maintenance is not None:
             self.maintenance.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):

@@ -2,6 +2,7 @@
 database rows with atomic conditional updates. One process, small installs, and the
 durable fallback when Redis is down or keeps nothing across a restart."""
 
+import asyncio
 import time
 from datetime import UTC, datetime
 
@@ -10,7 +11,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from ..events import COMPLETED, CallEvent
+from ..events import COMPLETED, REFUSED, CallEvent, merge_refusals
 from ..models import QuotaCounter, RateWindow, RequestLogEntry, StartedCall, UsageEvent
 from .base import Admission, CounterStore, Limits, decide, window_resets
 
@@ -18,6 +19,10 @@ REQUEST_LOG_LENGTH = 500
 
 
 class DatabaseStore(CounterStore):
+    def __init__(self):
+        super().__init__()
+        self.writing: set[asyncio.Future] = set()
+
     async def admit(self, limits: Limits, now: float, start: CallEvent | None = None) -> Admission:
         admission = await sync_to_async(admit_sync)(limits, now, start)
         if admission.allowed and start is not None:
@@ -27,8 +32,24 @@ class DatabaseStore(CounterStore):
     async def record(
         self, event: CallEvent, *, reserved_milli: int, log_line: str | None = None
     ) -> None:
+        if event.kind == REFUSED:
+            self.hold_refusal(event, log_line)
+            return
         self._untrack(event.request_id)
-        await sync_to_async(record_sync)([(event, reserved_milli, log_line)])
+        # refusals held so far go in the same transaction
+        items = [*self.take_refusals(), (event, reserved_milli, log_line)]
+        await sync_to_async(record_sync)(items)
+
+    def _refusals_due(self) -> None:
+        super()._refusals_due()
+        task = asyncio.ensure_future(self.write_refusals())
+        self.writing.add(task)  # a strong reference until it is done
+        task.add_done_callback(self.writing.discard)
+
+    async def write_refusals(self) -> None:
+        refusals = self.take_refusals()
+        if refusals:
+            await sync_to_async(record_sync)(refusals)
 
     async def record_batch(self, items: list[tuple[CallEvent, int, str | None]]) -> None:
         """Several calls in one transaction (what Redis could not take)."""
@@ -122,7 +143,8 @@ def _refresh_starts_sync(starts: list[CallEvent]) -> None:
 def record_sync(items: list[tuple[CallEvent, int, str | None]]) -> None:
     """Queue the events for the flush, settle their reservations and drop their started
     records, in one transaction."""
-    UsageEvent.objects.bulk_create([UsageEvent(data=event.encode()) for event, _, _ in items])
+    events = merge_refusals([event for event, _, _ in items])
+    UsageEvent.objects.bulk_create([UsageEvent(data=event.encode()) for event in events])
     settled = [e.request_id for e, _, _ in items if e.kind == COMPLETED and e.request_id]
     if settled:
         StartedCall.objects.filter(request_id__in=settled).delete()

@@ -15,7 +15,7 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from redis.exceptions import NoScriptError, RedisError
 
-from ..events import COMPLETED, CallEvent
+from ..events import COMPLETED, REFUSED, CallEvent, merge_refusals
 from ..persistence import judge, parse_info
 from ..redis_layout import (
     async_client,
@@ -327,15 +327,25 @@ class RedisStore(CounterStore):
     async def record(
         self, event: CallEvent, *, reserved_milli: int, log_line: str | None = None
     ) -> None:
+        if event.kind == REFUSED:
+            self.hold_refusal(event, log_line)
+            return
         self._untrack(event.request_id)
         self.buffer.append((event, event.units_milli - reserved_milli, log_line))
+        self._start_writer()
+
+    def _start_writer(self) -> None:
         if self.writer is None or self.writer.done():
             self.writer = asyncio.ensure_future(self._drain())
 
+    def _refusals_due(self) -> None:
+        super()._refusals_due()
+        self._start_writer()
+
     async def _drain(self) -> None:
         await asyncio.sleep(0)  # calls finishing in this loop iteration join the batch
-        while self.buffer:
-            batch, self.buffer = self.buffer, []
+        while self.buffer or self.refusals:
+            batch, self.buffer = self.buffer + self.take_refusals(), []
             if self.durable() is False:
                 self._fell_back("not_persistent")
                 await self._fall_back(batch)
@@ -357,9 +367,10 @@ class RedisStore(CounterStore):
         settles: dict[tuple[int, int], list] = defaultdict(lambda: [0, []])
         logs: dict[int, list[str]] = defaultdict(list)
         pipe = self.client.pipeline(transaction=False)
-        for event, adjust, line in batch:
+        for event in merge_refusals([event for event, _, _ in batch]):
             shard = shard_for(event.subscription_id, event.api_key_id, self.shards)
             pipe.execute_command("XADD", stream_key(shard), "*", "d", event.encode())
+        for event, adjust, line in batch:
             if event.kind == COMPLETED and event.subscription_id:
                 settle = settles[(event.subscription_id, event.period_start)]
                 settle[0] += adjust
@@ -422,6 +433,8 @@ class RedisStore(CounterStore):
         await pipe.execute(raise_on_error=False)
 
     async def flush_pending(self) -> None:
+        if self.refusals:
+            self._start_writer()
         if self.writer is not None:
             await self.writer
 
